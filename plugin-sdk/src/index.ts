@@ -1,0 +1,27 @@
+/**
+ * @spire-ts/plugin-sdk: write SPIRE plugins in TypeScript.
+ *
+ * A plugin binary calls {@link serve} with its service implementation; the
+ * SDK speaks hashicorp go-plugin's gRPC protocol the way SPIRE's Go plugin
+ * SDK does, so spire-ts (and SPIRE) can load it as a child process.
+ */
+export { PluginError, Status, statusName, toServiceError, isServiceError } from './errors.js';
+export { createLogger, hclogTimestamp } from './logger.js';
+export type { Logger, LogLevel, LogFields } from './logger.js';
+export {
+  PLUGIN_TYPES,
+  PLUGIN_SERVICE_NAMES,
+  CONFIG_SERVICE,
+  INIT_SERVICE,
+  CORE_PROTOCOL_VERSION,
+  APP_PROTOCOL_VERSION,
+  HOST_SERVICE_PROVIDER_ID,
+  isPluginType,
+  pluginTypeOfService,
+} from './plugin-types.js';
+export type { PluginType, PluginSide } from './plugin-types.js';
+export { toGrpcHandlers, addService } from './handlers.js';
+export type { ServiceImpl } from './handlers.js';
+export { serve, startPluginServer } from './serve.js';
+export type { ServeOptions, PluginDefinition, PluginServer, ConfigureInput, ConfigHandler } from './serve.js';
+export { HostServices } from './broker.js';
