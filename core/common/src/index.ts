@@ -1,0 +1,22 @@
+/**
+ * @spire-ts/common: what spire-server and spire-agent share — the plugin
+ * host (catalog, supervisor), logging and configuration.
+ */
+export { createCoreLogger, nullLogger, memoryLogger, isLogLevel } from './log/logger.js';
+export type { Logger, LogFields, LogLevel, LogFormat } from './log/logger.js';
+export { parseHandshake, HandshakeError } from './plugin/handshake.js';
+export type { Handshake } from './plugin/handshake.js';
+export { parsePluginStderr } from './plugin/hclog.js';
+export type { PluginLogLine, StderrState } from './plugin/hclog.js';
+export { PluginHostError, pluginLabel } from './plugin/errors.js';
+export type { PluginErrorCode } from './plugin/errors.js';
+export { launchPlugin, sha256File, PluginProcess } from './plugin/launch.js';
+export type { LaunchSpec, ExitInfo } from './plugin/launch.js';
+export { ManagedPlugin, describe } from './plugin/managed.js';
+export type { ManagedPluginOptions, PluginState, HostServiceRegistration } from './plugin/managed.js';
+export { Catalog, preparePlugin, serviceFor } from './plugin/catalog.js';
+export type { PluginDeclaration, CatalogOptions } from './plugin/catalog.js';
+export { resolveBuiltIn, listBuiltIns, builtInPackageName } from './plugin/builtin.js';
+export type { BuiltInCommand } from './plugin/builtin.js';
+export { unary } from './plugin/rpc.js';
+export type { RequestOf, ResponseOf } from './plugin/rpc.js';

@@ -1,0 +1,294 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { ServiceClientOf, ServiceName } from '@spire-ts/proto';
+import {
+  CONFIG_SERVICE,
+  HOST_SERVICE_PROVIDER_ID,
+  INIT_SERVICE,
+  Status,
+  addService,
+  isServiceError,
+  statusName,
+  type PluginType,
+  type ServiceImpl,
+} from '@spire-ts/plugin-sdk';
+import type { Logger } from '../log/logger.js';
+import { PluginHostError, pluginLabel } from './errors.js';
+import { launchPlugin, type LaunchSpec, type PluginProcess } from './launch.js';
+import { unary } from './rpc.js';
+
+/** A host service offered to plugins over the broker (service id 1). */
+export interface HostServiceRegistration {
+  name: ServiceName;
+  impl: ServiceImpl<ServiceName>;
+}
+
+export interface ManagedPluginOptions {
+  launch: LaunchSpec;
+  /** The plugin type's service the plugin must implement. */
+  service: ServiceName;
+  /** `plugin_data` as text; undefined = no plugin_data block. */
+  pluginData?: string;
+  trustDomain: string;
+  log: Logger;
+  hostServices?: HostServiceRegistration[];
+  /** Restart after a crash (default true). */
+  restart?: boolean;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Grace periods for stop(). */
+  stopGraceMs?: number;
+  /** Called with each state change (for health and tests). */
+  onState?: (state: PluginState, detail?: string) => void;
+}
+
+export type PluginState = 'starting' | 'ready' | 'crashed' | 'restarting' | 'stopping' | 'stopped';
+
+/** Longest a load step (Init, Configure) may take. */
+const RPC_DEADLINE_MS = 30_000;
+
+/**
+ * A plugin under supervision: launched, handshaken, initialised and
+ * configured; restarted with capped exponential backoff (and re-initialised
+ * and re-configured) if it crashes; stopped in order (Deinit, controller
+ * Shutdown, SIGTERM, SIGKILL).
+ */
+export class ManagedPlugin<N extends ServiceName = ServiceName> {
+  readonly type: PluginType;
+  readonly name: string;
+  readonly label: string;
+  private proc: PluginProcess | undefined;
+  private state: PluginState = 'starting';
+  private restartTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private hostServer: { server: grpc.Server; dir: string; address: string } | undefined;
+  private readyWaiters: Array<() => void> = [];
+  private readonly log: Logger;
+  /** Number of times the plugin has been (re)started after a crash. */
+  restarts = 0;
+
+  constructor(private readonly opts: ManagedPluginOptions & { service: N }) {
+    this.type = opts.launch.type;
+    this.name = opts.launch.name;
+    this.label = pluginLabel(this.type, this.name);
+    this.log = opts.log.with({ plugin_type: this.type, plugin_name: this.name, subsystem_name: 'catalog' });
+  }
+
+  get currentState(): PluginState {
+    return this.state;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** The typed client of the plugin type's service on the current process. */
+  get client(): ServiceClientOf<N> {
+    if (!this.proc) throw new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is not running`);
+    return this.proc.client(this.opts.service);
+  }
+
+  /** A client for another service the plugin implements. */
+  serviceClient<M extends ServiceName>(name: M): ServiceClientOf<M> {
+    if (!this.proc) throw new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is not running`);
+    return this.proc.client(name);
+  }
+
+  /** Resolves when the plugin is ready (again). */
+  whenReady(): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  private setState(s: PluginState, detail?: string): void {
+    this.state = s;
+    this.opts.onState?.(s, detail);
+    if (s === 'ready') {
+      const w = this.readyWaiters;
+      this.readyWaiters = [];
+      for (const fn of w) fn();
+    }
+  }
+
+  /** Launches and configures the plugin; throws a {@link PluginHostError} on any failure (leaving nothing running). */
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.startHostServices();
+    try {
+      await this.launchAndConfigure();
+    } catch (err) {
+      await this.stopHostServices();
+      this.setState('stopped');
+      throw err;
+    }
+    this.setState('ready');
+  }
+
+  private async launchAndConfigure(): Promise<void> {
+    const proc = await launchPlugin(this.opts.launch, this.opts.log);
+    try {
+      await this.connect(proc);
+    } catch (err) {
+      await this.kill(proc, 0);
+      throw err;
+    }
+    this.proc = proc;
+    void proc.exited.then((info) => this.onExit(proc, info.code, info.signal));
+  }
+
+  private async connect(proc: PluginProcess): Promise<void> {
+    // go-plugin: the host opens the broker stream right after connecting, then announces host services on id 1.
+    const broker = proc.client('plugin.GRPCBroker').StartStream();
+    broker.on('error', () => undefined);
+    broker.on('data', () => undefined);
+    if (this.hostServer) {
+      broker.write({ service_id: HOST_SERVICE_PROVIDER_ID, network: 'unix', address: this.hostServer.address });
+    }
+    const stdio = proc.client('plugin.GRPCStdio').StreamStdio({});
+    stdio.on('data', (d: { channel: string; data: Buffer }) => this.log.debug(d.data.toString('utf8').trimEnd(), { stdio: d.channel }));
+    stdio.on('error', () => undefined);
+
+    const hostNames = (this.opts.hostServices ?? []).map((h) => h.name);
+    let offered: string[];
+    try {
+      const res = await unary(proc.client(INIT_SERVICE), 'Init', { host_service_names: hostNames }, { deadlineMs: RPC_DEADLINE_MS });
+      offered = res.plugin_service_names;
+    } catch (err) {
+      throw new PluginHostError('ERR_PLUGIN_INIT', `${this.label}: Init failed: ${describe(err)}`, { cause: err });
+    }
+    if (!offered.includes(this.opts.service)) {
+      throw new PluginHostError(
+        'ERR_PLUGIN_INIT',
+        `${this.label}: plugin does not implement ${this.opts.service} (it offers ${offered.length ? offered.join(', ') : 'nothing'}); is it a ${this.type} plugin for this side?`,
+      );
+    }
+    const hasConfig = offered.includes(CONFIG_SERVICE);
+    if (!hasConfig) {
+      if (this.opts.pluginData !== undefined && this.opts.pluginData.trim() !== '') {
+        throw new PluginHostError('ERR_PLUGIN_CONFIGURE', `${this.label}: plugin_data was given but the plugin does not implement ${CONFIG_SERVICE}`);
+      }
+      return;
+    }
+    try {
+      await unary(
+        proc.client(CONFIG_SERVICE),
+        'Configure',
+        { core_configuration: { trust_domain: this.opts.trustDomain }, hcl_configuration: this.opts.pluginData ?? '' },
+        { deadlineMs: RPC_DEADLINE_MS },
+      );
+    } catch (err) {
+      throw new PluginHostError('ERR_PLUGIN_CONFIGURE', `${this.label}: failed to configure: ${describe(err)}`, {
+        cause: err,
+        grpcCode: isServiceError(err) ? err.code : Status.INTERNAL,
+      });
+    }
+  }
+
+  /** Asks the plugin to check a configuration without applying it (SPIRE's `validate`). */
+  async validate(pluginData: string): Promise<{ valid: boolean; notes: string[] }> {
+    const res = await unary(this.serviceClient(CONFIG_SERVICE), 'Validate', {
+      core_configuration: { trust_domain: this.opts.trustDomain },
+      hcl_configuration: pluginData,
+    }, { deadlineMs: RPC_DEADLINE_MS });
+    return { valid: res.valid, notes: res.notes };
+  }
+
+  private onExit(proc: PluginProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (proc !== this.proc) return;
+    proc.closeChannel();
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+    this.log.error('Plugin exited unexpectedly', { pid: proc.pid, status: how });
+    this.setState('crashed', how);
+    if (this.opts.restart === false) return;
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const initial = this.opts.backoff?.initialMs ?? 200;
+    const max = this.opts.backoff?.maxMs ?? 30_000;
+    const delay = Math.min(max, initial * 2 ** this.attempts);
+    this.attempts++;
+    this.log.info('Restarting plugin', { attempt: this.attempts, delay_ms: delay });
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
+  }
+
+  private async restart(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.setState('restarting');
+    try {
+      await this.launchAndConfigure();
+    } catch (err) {
+      this.log.error('Plugin restart failed', { error: describe(err) });
+      if (this.state === 'restarting') this.scheduleRestart();
+      return;
+    }
+    if ((this.state as PluginState) === 'stopping') return;
+    this.restarts++;
+    this.attempts = 0;
+    this.log.info('Plugin restarted and reconfigured', { pid: this.proc?.pid });
+    this.setState('ready');
+  }
+
+  /** Orderly stop: Deinit, controller Shutdown, then SIGTERM and SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.setState('stopping');
+    clearTimeout(this.restartTimer);
+    const proc = this.proc;
+    if (proc) await this.kill(proc, this.opts.stopGraceMs ?? 2000, true);
+    await this.stopHostServices();
+    this.setState('stopped');
+  }
+
+  private async kill(proc: PluginProcess, graceMs: number, deinit = false): Promise<void> {
+    if (!proc.hasExited) {
+      if (deinit) {
+        try {
+          await unary(proc.client(INIT_SERVICE), 'Deinit', {}, { deadlineMs: 5000 });
+        } catch (err) {
+          if (!(isServiceError(err) && err.code === Status.UNIMPLEMENTED)) this.log.debug('Deinit failed', { error: describe(err) });
+        }
+      }
+      try {
+        await unary(proc.client('plugin.GRPCController'), 'Shutdown', {}, { deadlineMs: Math.max(graceMs, 500) });
+      } catch {
+        /* the process may already be going away */
+      }
+      if (!(await proc.waitExit(graceMs))) {
+        proc.signal('SIGTERM');
+        if (!(await proc.waitExit(graceMs))) {
+          this.log.warn('Plugin did not exit; killing it', { pid: proc.pid });
+          proc.signal('SIGKILL');
+          await proc.waitExit(5000);
+        }
+      }
+    }
+    proc.closeChannel();
+  }
+
+  private async startHostServices(): Promise<void> {
+    if (!this.opts.hostServices?.length || this.hostServer) return;
+    const dir = mkdtempSync(join(tmpdir(), 'spire-host'));
+    const address = join(dir, 'host.sock');
+    const server = new grpc.Server();
+    for (const hs of this.opts.hostServices) addService(server, hs.name, hs.impl);
+    await new Promise<void>((res, rej) => server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    this.hostServer = { server, dir, address };
+  }
+
+  private async stopHostServices(): Promise<void> {
+    const hs = this.hostServer;
+    if (!hs) return;
+    this.hostServer = undefined;
+    await new Promise<void>((r) => hs.server.tryShutdown(() => r()));
+    rmSync(hs.dir, { recursive: true, force: true });
+  }
+}
+
+/** A readable description of a gRPC or other error. */
+export function describe(err: unknown): string {
+  if (isServiceError(err)) return `${statusName(err.code)}: ${err.details}`;
+  return err instanceof Error ? err.message : String(err);
+}
