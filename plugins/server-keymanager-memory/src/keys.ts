@@ -13,7 +13,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { P256, P384, bytesToBigInt, ecdsaSignDigest, type EcCurve } from './ecdsa.js';
 import { HASH_SPECS, digestInfo, lookupHash, type HashAlgorithmName, type HashSpec } from './digestinfo.js';
 import { emsaPssEncode, pssEncodedLength } from './pss.js';
 
@@ -76,10 +76,9 @@ export class SignError extends Error {
   }
 }
 
-type Curve = typeof p256;
 
 type Secret =
-  | { readonly alg: 'ec'; readonly keyObject: KeyObject; readonly curve: Curve; readonly scalar: Uint8Array }
+  | { readonly alg: 'ec'; readonly keyObject: KeyObject; readonly curve: EcCurve; readonly d: bigint }
   | { readonly alg: 'rsa'; readonly keyObject: KeyObject; readonly modulusBits: number };
 
 // Private halves live here rather than on the key so they cannot leak through
@@ -87,8 +86,8 @@ type Secret =
 const secrets = new WeakMap<SigningKey, Secret>();
 
 const EC_PARAMS = {
-  EC_P256: { namedCurve: 'prime256v1', curve: p256, size: 32 },
-  EC_P384: { namedCurve: 'secp384r1', curve: p384, size: 48 },
+  EC_P256: { namedCurve: 'prime256v1', curve: P256, size: 32 },
+  EC_P384: { namedCurve: 'secp384r1', curve: P384, size: 48 },
 } as const;
 
 const RSA_BITS = { RSA_2048: 2048, RSA_4096: 4096 } as const;
@@ -153,7 +152,7 @@ export function parseHashAlgorithm(value: string | number): HashAlgorithmName {
  * Signs `digest`, an already computed hash of the message, as Go's
  * `crypto.Signer.Sign(rand, digest, opts)` would:
  * - EC: ASN.1 DER `ECDSA-Sig-Value`, digest truncated to the order's bit length
- *   (FIPS 186-4 / SEC 1) when longer; hedged RFC 6979 nonce, low-S.
+ *   (FIPS 186-4 / SEC 1) when longer; random nonce from the CSPRNG.
  * - RSA without `pss`: RSASSA-PKCS1-v1_5 over `DigestInfo(hash, digest)`.
  * - RSA with `pss`: RSASSA-PSS, MGF1 with the same hash, salt per Go's `SaltLength`.
  *
@@ -170,7 +169,7 @@ export function signDigest(key: SigningKey, digest: Uint8Array, opts: SignOption
 
   if (secret.alg === 'ec') {
     if (opts.pss) throw new SignError(`PSS options are not valid for ${key.type} keys`);
-    return secret.curve.sign(digest, secret.scalar, { prehash: false, format: 'der', extraEntropy: true });
+    return ecdsaSignDigest(secret.curve, secret.d, digest);
   }
 
   if (!opts.pss) {
@@ -227,14 +226,10 @@ function wrap(type: KeyType, keyObject: KeyObject): SigningKey {
     fingerprint: createHash('sha256').update(publicKeyDer).digest('hex'),
   });
   if (type === 'EC_P256' || type === 'EC_P384') {
-    const { curve, size } = EC_PARAMS[type];
+    const { curve } = EC_PARAMS[type];
     const d = keyObject.export({ format: 'jwk' }).d;
     if (d === undefined) throw new Error('EC private key has no scalar');
-    const raw = Buffer.from(d, 'base64url');
-    // JWK "d" is fixed-length per RFC 7518 but be lenient about leading zeros.
-    const scalar = new Uint8Array(size);
-    scalar.set(raw, size - raw.length);
-    secrets.set(key, { alg: 'ec', keyObject, curve, scalar });
+    secrets.set(key, { alg: 'ec', keyObject, curve, d: bytesToBigInt(Buffer.from(d, 'base64url')) });
   } else {
     secrets.set(key, { alg: 'rsa', keyObject, modulusBits: RSA_BITS[type] });
   }

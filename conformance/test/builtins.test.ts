@@ -1,0 +1,48 @@
+// `npm test` runs the conformance kit against every built-in plugin and the
+// Python fixture (a plugin written with a non-JS gRPC stack).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { builtInTarget, externalTarget, suitesFor, type PluginTarget, type Suite } from '@spire-ts/conformance';
+
+const pythonPlugin = fileURLToPath(new URL('../fixtures/python-keymanager/plugin.py', import.meta.url));
+const havePythonGrpc = existsSync('/usr/lib/python3/dist-packages/grpc');
+
+const targets: Array<{ label: string; target: () => PluginTarget; skip?: string }> = [
+  { label: 'server:KeyManager:memory', target: () => builtInTarget('server:KeyManager:memory') },
+  {
+    label: 'python KeyManager fixture',
+    target: () => externalTarget({ type: 'KeyManager', command: pythonPlugin, name: 'python' }),
+    ...(havePythonGrpc || process.env.CI === 'true' ? {} : { skip: 'install python3-grpcio python3-protobuf python3-cryptography python3-grpc-tools' }),
+  },
+];
+
+function register(suite: Suite<unknown>): void {
+  describe(suite.name, () => {
+    let ctx: unknown;
+    beforeAll(async () => {
+      ctx = await suite.setup();
+    }, 120_000);
+    afterAll(async () => {
+      if (ctx !== undefined) await suite.teardown(ctx);
+    });
+    for (const c of suite.cases) {
+      it(c.name, async (t) => {
+        try {
+          await c.run(ctx);
+        } catch (err) {
+          if (err instanceof Error && err.name === 'SkipCase') t.skip(err.message);
+          throw err;
+        }
+      }, 60_000);
+    }
+  });
+}
+
+for (const t of targets) {
+  if (t.skip) {
+    describe.skip(`${t.label} (skipped: ${t.skip})`, () => it('needs its dependencies', () => undefined));
+    continue;
+  }
+  for (const suite of suitesFor(t.target())) register(suite);
+}
