@@ -72,7 +72,7 @@ export function preparePlugin(decl: PluginDeclaration, opts: CatalogOptions): Ma
     command = builtIn.command;
     args = builtIn.args;
   }
-  return new ManagedPlugin({
+  const plugin: ManagedPlugin = new ManagedPlugin({
     launch: {
       type: decl.type,
       name: decl.name,
@@ -91,8 +91,7 @@ export function preparePlugin(decl: PluginDeclaration, opts: CatalogOptions): Ma
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     onState: (s, d) => opts.onState?.(plugin, s, d),
   });
-  // eslint-disable-next-line no-var
-  var plugin: ManagedPlugin;
+  return plugin;
 }
 
 /**

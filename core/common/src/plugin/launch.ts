@@ -81,6 +81,11 @@ export class PluginProcess {
     return this.child.pid ?? -1;
   }
 
+  /** How the process exited, once it has. */
+  get exitStatus(): ExitInfo | undefined {
+    return this.exitInfo;
+  }
+
   get hasExited(): boolean {
     return this.exitInfo !== undefined || this.child.exitCode !== null || this.child.signalCode !== null;
   }
@@ -169,7 +174,9 @@ export async function launchPlugin(spec: LaunchSpec, log: Logger): Promise<Plugi
   };
   const args = spec.args ?? [];
   // setpriv makes the kernel SIGKILL the plugin if we die, even by SIGKILL (SPIRE sets Pdeathsig too).
-  const sp = setpriv();
+  // SPIRE_TS_PLUGIN_PDEATHSIG=0 is a test/diagnostic switch that runs the plugin without that wrapper,
+  // leaving parent-death detection to the plugin itself (the SDK polls its ppid).
+  const sp = process.env.SPIRE_TS_PLUGIN_PDEATHSIG === '0' ? null : setpriv();
   const [file, argv] = sp ? [sp, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
   const child = spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: spec.cwd, detached: false });
 

@@ -16,7 +16,7 @@ import {
 } from '@spire-ts/plugin-sdk';
 import type { Logger } from '../log/logger.js';
 import { PluginHostError, pluginLabel } from './errors.js';
-import { launchPlugin, type LaunchSpec, type PluginProcess } from './launch.js';
+import { launchPlugin, type ExitInfo, type LaunchSpec, type PluginProcess } from './launch.js';
 import { unary } from './rpc.js';
 
 /** A host service offered to plugins over the broker (service id 1). */
@@ -61,9 +61,12 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   private proc: PluginProcess | undefined;
   private state: PluginState = 'starting';
   private restartTimer: NodeJS.Timeout | undefined;
+  /** A restart being launched; stop() waits for it so the new process is not left behind. */
+  private restarting: Promise<void> | undefined;
   private attempts = 0;
   private hostServer: { server: grpc.Server; dir: string; address: string } | undefined;
-  private readyWaiters: Array<() => void> = [];
+  private readyWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  private stopping: Promise<void> | undefined;
   private readonly log: Logger;
   /** Number of times the plugin has been (re)started after a crash. */
   restarts = 0;
@@ -83,6 +86,11 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     return this.proc?.pid;
   }
 
+  /** How the current (or last) plugin process exited, once it has. */
+  get lastExit(): ExitInfo | undefined {
+    return this.proc?.exitStatus;
+  }
+
   /** The typed client of the plugin type's service on the current process. */
   get client(): ServiceClientOf<N> {
     if (!this.proc) throw new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is not running`);
@@ -95,19 +103,23 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     return this.proc.client(name);
   }
 
-  /** Resolves when the plugin is ready (again). */
+  /** Resolves when the plugin is ready (again); rejects if it is stopped first. */
   whenReady(): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
-    return new Promise((r) => this.readyWaiters.push(r));
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      return Promise.reject(new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is stopped`));
+    }
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   private setState(s: PluginState, detail?: string): void {
     this.state = s;
     this.opts.onState?.(s, detail);
-    if (s === 'ready') {
+    if (s === 'ready' || s === 'stopping') {
       const w = this.readyWaiters;
       this.readyWaiters = [];
-      for (const fn of w) fn();
+      const err = new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is stopping`);
+      for (const fn of w) (s === 'ready' ? fn.resolve() : fn.reject(err));
     }
   }
 
@@ -211,7 +223,9 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     const delay = Math.min(max, initial * 2 ** this.attempts);
     this.attempts++;
     this.log.info('Restarting plugin', { attempt: this.attempts, delay_ms: delay });
-    this.restartTimer = setTimeout(() => void this.restart(), delay);
+    this.restartTimer = setTimeout(() => {
+      this.restarting = this.restart().finally(() => (this.restarting = undefined));
+    }, delay);
   }
 
   private async restart(): Promise<void> {
@@ -232,10 +246,17 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   }
 
   /** Orderly stop: Deinit, controller Shutdown, then SIGTERM and SIGKILL if it lingers. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
+  stop(): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    // Concurrent callers share one kill sequence.
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.setState('stopping');
     clearTimeout(this.restartTimer);
+    await this.restarting;
     const proc = this.proc;
     if (proc) await this.kill(proc, this.opts.stopGraceMs ?? 2000, true);
     await this.stopHostServices();

@@ -1,0 +1,240 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManagedPlugin, memoryLogger, nullLogger, unary, type Logger, type ManagedPluginOptions, type PluginState } from '@spire-ts/common';
+import { Status, isServiceError } from '@spire-ts/plugin-sdk';
+import { KM_SERVICE, alive, chmodFixtures, expectHostError, fixture, until } from './helpers.js';
+
+let tmp: string;
+beforeAll(() => {
+  chmodFixtures();
+  tmp = mkdtempSync(join(tmpdir(), 'spire-managed-test'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function managed(
+  name: string,
+  file: string,
+  extra: Partial<Omit<ManagedPluginOptions, 'launch' | 'service'>> & { env?: Record<string, string>; log?: Logger } = {},
+): ManagedPlugin<typeof KM_SERVICE> {
+  const { env, ...rest } = extra;
+  return new ManagedPlugin({
+    launch: { type: 'KeyManager', name, command: fixture(file), ...(env ? { env } : {}), handshakeTimeoutMs: 10_000 },
+    service: KM_SERVICE,
+    trustDomain: 'example.org',
+    log: nullLogger,
+    backoff: { initialMs: 50, maxMs: 500 },
+    ...rest,
+  });
+}
+
+async function keyIds(p: ManagedPlugin<typeof KM_SERVICE>): Promise<string[]> {
+  const res = await unary(p.client, 'GetPublicKeys', {}, { deadlineMs: 5000 });
+  return res.public_keys.map((k) => k.id);
+}
+
+describe.concurrent('ManagedPlugin: Init and Configure', () => {
+  it('a Configure failure is ERR_PLUGIN_CONFIGURE with the plugin message, and the child is gone', async () => {
+    const marker = join(tmp, 'cfgfail.pid');
+    const p = managed('cfgfail', 'configurable.mjs', { pluginData: 'fail = true\n', env: { FIXTURE_MARKER: marker } });
+    const err = await expectHostError(
+      p.start(),
+      'ERR_PLUGIN_CONFIGURE',
+      'keymanager(cfgfail): failed to configure: INVALID_ARGUMENT: configure refused: fail = true in plugin_data',
+    );
+    expect(err.grpcCode).toBe(Status.INVALID_ARGUMENT);
+    const pid = Number(readFileSync(marker, 'utf8'));
+    expect(err.message).toContain(`(pid ${pid})`);
+    expect(alive(pid)).toBe(false);
+    expect(p.currentState).toBe('stopped');
+  });
+
+  it('a plugin that does not implement the type service is ERR_PLUGIN_INIT', async () => {
+    const p = managed('agentkm', 'wrong-service.mjs');
+    await expectHostError(
+      p.start(),
+      'ERR_PLUGIN_INIT',
+      'keymanager(agentkm): plugin does not implement spire.plugin.server.keymanager.v1.KeyManager',
+      '(it offers spire.plugin.agent.keymanager.v1.KeyManager, spire.service.common.config.v1.Config)',
+    );
+    expect(p.currentState).toBe('stopped');
+  });
+
+  it('plugin_data for a plugin without the Config service is ERR_PLUGIN_CONFIGURE', async () => {
+    const p = managed('nocfg', 'no-config.mjs', { pluginData: 'x = 1' });
+    await expectHostError(
+      p.start(),
+      'ERR_PLUGIN_CONFIGURE',
+      'keymanager(nocfg): plugin_data was given but the plugin does not implement spire.service.common.config.v1.Config',
+    );
+  });
+
+  it('a plugin without the Config service and no plugin_data loads', async () => {
+    const p = managed('nocfg-ok', 'no-config.mjs');
+    await p.start();
+    try {
+      expect(p.currentState).toBe('ready');
+      expect(await keyIds(p)).toEqual([]);
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
+describe.concurrent('ManagedPlugin: supervision', () => {
+  it("re-emits the plugin's stderr through the host logger with plugin fields and levels", async () => {
+    const log = memoryLogger();
+    const p = managed('logs', 'configurable.mjs', { log, pluginData: 'x = 1' });
+    await p.start();
+    try {
+      const ours = (): typeof log.lines => log.lines.filter((l) => l.fields['plugin_name'] === 'logs');
+      await until(() => ours().some((l) => l.msg === 'careful: this is a warning'), 5000, 'the [WARN] line');
+      const common = { plugin_type: 'KeyManager', plugin_name: 'logs' };
+      expect(ours()).toEqual(
+        expect.arrayContaining([
+          { level: 'info', msg: 'fixture configured', fields: expect.objectContaining({ ...common, '@module': 'fixture-configurable', count: 1, answer: 42 }) },
+          { level: 'debug', msg: 'a plain stderr line', fields: expect.objectContaining(common) },
+          { level: 'warn', msg: 'careful: this is a warning', fields: expect.objectContaining(common) },
+        ]),
+      );
+      const json = ours().find((l) => l.msg === 'fixture configured')!;
+      expect(json.fields).not.toHaveProperty('@timestamp');
+      expect(json.fields).not.toHaveProperty('@level');
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('a crash mid-call fails the call with UNAVAILABLE, then the plugin is restarted, re-initialised and re-configured', async () => {
+    const log = memoryLogger();
+    const states: PluginState[] = [];
+    const p = managed('crashy', 'configurable.mjs', { log, pluginData: 'x = 1', onState: (s) => states.push(s) });
+    await p.start();
+    try {
+      const first = p.pid!;
+      expect(await keyIds(p)).toEqual([`configured-1-${first}`]);
+
+      let err: unknown;
+      try {
+        await unary(p.client, 'SignData', { key_id: 'k', data: Buffer.from([0xff, 1, 2]), hash_algorithm: 'SHA256' }, { deadlineMs: 5000 });
+      } catch (e) {
+        err = e;
+      }
+      expect(isServiceError(err) && err.code).toBe(Status.UNAVAILABLE);
+
+      await until(() => states.includes('crashed') && states.at(-1) === 'ready', 10_000, 'the plugin to be restarted');
+      const second = p.pid!;
+      expect(second).not.toBe(first);
+      expect(alive(first)).toBe(false);
+      expect(p.restarts).toBe(1);
+      expect(states).toEqual(['starting', 'ready', 'crashed', 'restarting', 'ready']);
+      // Configure ran once in the new process.
+      expect(await keyIds(p)).toEqual([`configured-1-${second}`]);
+      const signed = await unary(p.client, 'SignData', { key_id: 'k', data: Buffer.from([1]), hash_algorithm: 'SHA256' }, { deadlineMs: 5000 });
+      expect(Buffer.from(signed.signature).toString()).toBe('sig');
+
+      const plugin = { plugin_type: 'KeyManager', plugin_name: 'crashy' };
+      expect(log.lines).toEqual(
+        expect.arrayContaining([
+          { level: 'error', msg: 'Plugin exited unexpectedly', fields: expect.objectContaining({ ...plugin, pid: first, status: 'killed by SIGKILL' }) },
+          { level: 'info', msg: 'Restarting plugin', fields: expect.objectContaining({ ...plugin, attempt: 1, delay_ms: 50 }) },
+          { level: 'info', msg: 'Plugin restarted and reconfigured', fields: expect.objectContaining({ ...plugin, pid: second }) },
+        ]),
+      );
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('stop() of a plugin that ignores Shutdown and SIGTERM kills it with SIGKILL after the grace period', async () => {
+    const log = memoryLogger();
+    const p = managed('stubborn', 'stubborn.mjs', { log, stopGraceMs: 150 });
+    await p.start();
+    const pid = p.pid!;
+    const t0 = Date.now();
+    await p.stop();
+    const took = Date.now() - t0;
+    expect(p.lastExit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(took).toBeGreaterThanOrEqual(290); // two grace periods: after Shutdown, after SIGTERM
+    expect(alive(pid)).toBe(false);
+    expect(p.currentState).toBe('stopped');
+    await until(() => log.lines.some((l) => l.msg === 'ignoring SIGTERM'), 2000, 'the fixture to report SIGTERM');
+    expect(log.lines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ level: 'info', msg: 'ignoring Shutdown' }),
+        expect.objectContaining({ level: 'info', msg: 'ignoring SIGTERM' }),
+        { level: 'warn', msg: 'Plugin did not exit; killing it', fields: expect.objectContaining({ plugin_name: 'stubborn', pid }) },
+      ]),
+    );
+  });
+
+  it('stop() of a well-behaved plugin ends it through the controller Shutdown (exit code 0, before any signal)', async () => {
+    const log = memoryLogger();
+    const grace = 5000;
+    const p = managed('polite', 'configurable.mjs', { log, stopGraceMs: grace });
+    await p.start();
+    const pid = p.pid!;
+    const t0 = Date.now();
+    await p.stop();
+    // SIGTERM would only be sent after `grace` ms, and the SDK exits 0 on SIGTERM too: timing tells them apart.
+    expect(Date.now() - t0).toBeLessThan(grace);
+    expect(p.lastExit).toEqual({ code: 0, signal: null });
+    expect(alive(pid)).toBe(false);
+    expect(p.currentState).toBe('stopped');
+    expect(log.lines.some((l) => l.msg.includes('killing it'))).toBe(false);
+    await until(() => log.lines.some((l) => l.msg === 'plugin exiting'), 2000, "the plugin's exit log line");
+    expect(log.lines.find((l) => l.msg === 'plugin exiting')!.fields).toMatchObject({ reason: 'shutdown requested by host', plugin_name: 'polite' });
+  });
+
+  it('stop() while a restart is being launched leaves no plugin process behind', async () => {
+    const states: PluginState[] = [];
+    const p = managed('restart-stop', 'configurable.mjs', { backoff: { initialMs: 1, maxMs: 1 }, stopGraceMs: 500, onState: (s) => states.push(s) });
+    await p.start();
+    const first = p.pid!;
+    process.kill(first, 'SIGKILL');
+    await until(() => states.at(-1) === 'restarting', 5000, 'the restart to begin');
+    await p.stop();
+    expect(p.currentState).toBe('stopped');
+    // The relaunched process (stop() waits for the launch in flight) must be gone too.
+    await until(() => p.pid !== first, 3000, 'the relaunched process');
+    expect(alive(p.pid!)).toBe(false);
+    expect(p.currentState).toBe('stopped');
+    expect(p.restarts).toBe(0);
+  });
+
+  it('stop() during the restart backoff cancels the restart', async () => {
+    const states: PluginState[] = [];
+    const p = managed('backoff-stop', 'configurable.mjs', { backoff: { initialMs: 60_000 }, onState: (s) => states.push(s) });
+    await p.start();
+    const first = p.pid!;
+    process.kill(first, 'SIGKILL');
+    await until(() => states.at(-1) === 'crashed', 5000, 'the crash to be noticed');
+    await p.stop();
+    expect(states).toEqual(['starting', 'ready', 'crashed', 'stopping', 'stopped']);
+    expect(p.pid).toBe(first);
+  });
+});
+
+describe('ManagedPlugin: stop races', () => {
+  it('concurrent stop() calls share one kill sequence and both resolve', async () => {
+    const p = managed('twostops', 'configurable.mjs');
+    await p.start();
+    const pid = p.pid!;
+    await Promise.all([p.stop(), p.stop(), p.stop()]);
+    expect(p.currentState).toBe('stopped');
+    expect(alive(pid)).toBe(false);
+    expect(p.lastExit?.code).toBe(0);
+  });
+
+  it('whenReady() rejects when the plugin is stopped instead of hanging', async () => {
+    const p = managed('readystop', 'configurable.mjs', { backoff: { initialMs: 10_000, maxMs: 10_000 } });
+    await p.start();
+    process.kill(p.pid!, 'SIGKILL');
+    await until(() => p.currentState === 'crashed', 5000, 'the crash to be noticed');
+    const waiting = p.whenReady();
+    await p.stop();
+    await expect(waiting).rejects.toThrow('keymanager(readystop): plugin is stopping');
+    await expect(p.whenReady()).rejects.toThrow('plugin is stopped');
+  });
+});
