@@ -1,5 +1,5 @@
-import { status as Status, Metadata } from '@grpc/grpc-js';
-import type { StatusObject } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import type { StatusObject , Metadata } from '@grpc/grpc-js';
 
 export { Status };
 

@@ -15,6 +15,7 @@ import {
   type PluginType,
 } from './plugin-types.js';
 import { Broker, HostServices } from './broker.js';
+import { ConfigError, describeIssue } from './config/index.js';
 
 /** What the host sends in Configure and Validate. */
 export interface ConfigureInput {
@@ -77,10 +78,7 @@ export interface PluginServer {
 const MAX_MESSAGE = 2 ** 31 - 1;
 
 function configNotes(err: unknown): string[] {
-  const issues = (err as { issues?: unknown }).issues;
-  if (Array.isArray(issues) && issues.length > 0) {
-    return issues.map((i) => (typeof i === 'object' && i !== null && 'message' in i ? String((i as { message: unknown }).message) : String(i)));
-  }
+  if (err instanceof ConfigError && err.issues.length > 0) return err.issues.map(describeIssue);
   return [err instanceof Error ? err.message : String(err)];
 }
 

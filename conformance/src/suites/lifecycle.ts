@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { ManagedPlugin, launchPlugin, nullLogger, unary, type Logger } from '@spire-ts/common';
 import { CONFIG_SERVICE, INIT_SERVICE, Status, isServiceError, statusName } from '@spire-ts/plugin-sdk';
 import { check, SkipCase, type Suite } from '../harness.js';

@@ -1,4 +1,4 @@
-import { PluginError, Status, type PluginDefinition, type ServiceImpl } from '@spire-ts/plugin-sdk';
+import { PluginError, Status, s, schemaConfig, type BuiltConfig, type PluginDefinition, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import { KEY_TYPES, SignError, generateKey, signDigest, type KeyType, type SigningKey } from './keys.js';
 
 const SERVICE = 'spire.plugin.server.keymanager.v1.KeyManager';
@@ -73,20 +73,12 @@ export class MemoryKeyManager {
  * The plugin definition, for `serve()` in the binary and for in-process
  * tests over the real wire.
  */
-export function memoryKeyManagerPlugin(): PluginDefinition<KeyManagerService, null> {
+export function memoryKeyManagerPlugin(): PluginDefinition<KeyManagerService, BuiltConfig<Record<string, never>>> {
   const km = new MemoryKeyManager();
   return {
     service: SERVICE,
     impl: km.impl,
-    config: {
-      build: ({ hclConfiguration }) => {
-        const text = hclConfiguration.trim();
-        if (text !== '' && text !== '{}') {
-          throw PluginError.invalidArgument('the memory KeyManager takes no plugin_data; remove the block');
-        }
-        return null;
-      },
-      apply: () => undefined,
-    },
+    // SPIRE's memory KeyManager has no settings: any key is an error, named with its position.
+    config: schemaConfig(s.object({}), { apply: () => undefined }),
   };
 }

@@ -119,7 +119,10 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
       const w = this.readyWaiters;
       this.readyWaiters = [];
       const err = new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is stopping`);
-      for (const fn of w) (s === 'ready' ? fn.resolve() : fn.reject(err));
+      for (const fn of w) {
+        if (s === 'ready') fn.resolve();
+        else fn.reject(err);
+      }
     }
   }
 
