@@ -20,3 +20,5 @@ export { resolveBuiltIn, listBuiltIns, builtInPackageName } from './plugin/built
 export type { BuiltInCommand } from './plugin/builtin.js';
 export { unary } from './plugin/rpc.js';
 export type { RequestOf, ResponseOf } from './plugin/rpc.js';
+export { pluginDeclarations, pluginBlockSchema, pluginsSchema } from './plugin/declarations.js';
+export type { PluginsConfig } from './plugin/declarations.js';
