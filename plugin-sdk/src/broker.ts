@@ -1,5 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
-import { createClient, isServiceName, type ServiceClientOf, type ServiceName } from '@spire-ts/proto';
+import type * as grpc from '@grpc/grpc-js';
+import type { ServiceClientOf, ServiceName } from '@spire-ts/proto';
 import { PluginError, Status } from './errors.js';
 import { HOST_SERVICE_PROVIDER_ID } from './plugin-types.js';
 
@@ -90,11 +90,11 @@ export class HostServices {
 
   /** A typed client for a host service; fails with NOT_FOUND if the host does not offer it. */
   async dial<N extends ServiceName>(name: N): Promise<ServiceClientOf<N>> {
-    if (!this.has(name) || !isServiceName(name)) {
-      throw new PluginError(Status.NOT_FOUND, `host does not offer ${name}`);
-    }
+    if (!this.has(name)) throw new PluginError(Status.NOT_FOUND, `host does not offer ${name}`);
+    // grpc-js and the full proto loader are loaded only by plugins that use host services.
+    const [{ createClient }, grpcJs] = await Promise.all([import('@spire-ts/proto'), import('@grpc/grpc-js')]);
     this.channel ??= this.broker.connInfo(HOST_SERVICE_PROVIDER_ID).then((i) => `${i.network}:${i.address}`);
     const target = await this.channel;
-    return createClient(name, target, grpc.credentials.createInsecure());
+    return createClient(name, target, grpcJs.credentials.createInsecure());
   }
 }

@@ -1,7 +1,7 @@
-import { status as Status } from '@grpc/grpc-js';
-import type { StatusObject , Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
+import { Status } from './status.js';
 
-export { Status };
+export { Status, statusName } from './status.js';
 
 const MARKER = Symbol.for('@spire-ts/plugin-sdk/PluginError');
 
@@ -56,22 +56,24 @@ export class PluginError extends Error {
   }
 }
 
-/** The name of a gRPC status code, e.g. `INVALID_ARGUMENT`. */
-export function statusName(code: number): string {
-  return (Status as unknown as Record<number, string>)[code] ?? `CODE_${code}`;
-}
 
 /** Converts anything thrown by a handler into a gRPC status for the wire. */
-export function toServiceError(err: unknown): Partial<StatusObject> & { code: Status; details: string } {
+export function toServiceError(err: unknown): { code: Status; details: string; metadata?: Metadata } {
   if (err instanceof PluginError) {
     return { code: err.code, details: err.details, ...(err.metadata ? { metadata: err.metadata } : {}) };
   }
-  if (isServiceError(err)) return { code: err.code, details: err.details };
+  if (isServiceError(err)) return { code: err.code as Status, details: err.details, ...(err.metadata ? { metadata: err.metadata } : {}) };
+  // grpc-js style status objects passed to a callback: { code, details, metadata? }.
+  if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number') {
+    const o = err as { code: number; details?: unknown; message?: unknown; metadata?: Metadata };
+    const details = typeof o.details === 'string' ? o.details : typeof o.message === 'string' ? o.message : '';
+    return { code: o.code as Status, details, ...(o.metadata ? { metadata: o.metadata } : {}) };
+  }
   const message = err instanceof Error ? err.message : String(err);
   return { code: Status.INTERNAL, details: message };
 }
 
 /** True for errors produced by grpc-js calls (they carry a numeric `code`). */
-export function isServiceError(err: unknown): err is Error & { code: Status; details: string; metadata?: Metadata } {
+export function isServiceError(err: unknown): err is Error & { code: number; details: string; metadata?: Metadata } {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && typeof (err as { details?: unknown }).details === 'string';
 }

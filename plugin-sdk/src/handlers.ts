@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
-import { serviceDefinition, type ServiceName, type ServiceHandlersOf } from '@spire-ts/proto';
+import type { ServiceName, ServiceHandlersOf } from '@spire-ts/proto';
+import { serviceCodecs } from '@spire-ts/proto/codec';
 import { toServiceError } from './errors.js';
 
 type ImplOf<F> = F extends grpc.handleUnaryCall<infer Req, infer Res>
@@ -36,7 +37,7 @@ export function toGrpcHandlers<N extends ServiceName>(
   name: N,
   impl: ServiceImpl<N>,
 ): grpc.UntypedServiceImplementation {
-  const definition = serviceDefinition(name);
+  const definition = serviceCodecs(name);
   const out: grpc.UntypedServiceImplementation = {};
   const methods = definition as unknown as Record<string, MethodShape>;
   const given = impl as Record<string, unknown>;
@@ -65,7 +66,19 @@ export function toGrpcHandlers<N extends ServiceName>(
   return out;
 }
 
-/** Registers `impl` for service `name` on a grpc-js server. */
-export function addService<N extends ServiceName>(server: grpc.Server, name: N, impl: ServiceImpl<N>): void {
-  server.addService(serviceDefinition(name) as unknown as grpc.ServiceDefinition, toGrpcHandlers(name, impl));
+/** Anything services can be registered on: grpc-js's `Server` or the SDK's `LeanGrpcServer`. */
+export interface ServiceRegistrar {
+  addService(definition: never, implementation: grpc.UntypedServiceImplementation): void;
+}
+
+/**
+ * Registers `impl` for service `name` on a server (grpc-js's or the SDK's own).
+ *
+ * @example
+ * ```ts
+ * addService(server, 'spire.hostservice.common.metrics.v1.Metrics', { SetGauge: () => ({}) });
+ * ```
+ */
+export function addService<N extends ServiceName>(server: ServiceRegistrar, name: N, impl: ServiceImpl<N>): void {
+  server.addService(serviceCodecs(name) as never, toGrpcHandlers(name, impl));
 }

@@ -21,7 +21,9 @@ export {
 } from './plugin-types.js';
 export type { PluginType, PluginSide } from './plugin-types.js';
 export { toGrpcHandlers, addService } from './handlers.js';
-export type { ServiceImpl } from './handlers.js';
+export type { ServiceImpl, ServiceRegistrar } from './handlers.js';
+export { LeanGrpcServer } from './transport/server.js';
+export type { ServerMethod } from './transport/server.js';
 export { serve, startPluginServer } from './serve.js';
 export type { ServeOptions, PluginDefinition, PluginServer, ConfigureInput, ConfigHandler } from './serve.js';
 export { HostServices } from './broker.js';

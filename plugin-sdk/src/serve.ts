@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { serviceDefinition, type ServiceName } from '@spire-ts/proto';
+import type * as grpc from '@grpc/grpc-js';
+import type { ServiceName } from '@spire-ts/proto';
+import { LeanGrpcServer } from './transport/server.js';
 import { PluginError, Status } from './errors.js';
 import { addService, type ServiceImpl } from './handlers.js';
 import { createLogger, type Logger } from './logger.js';
@@ -75,7 +76,7 @@ export interface PluginServer {
   close(): Promise<void>;
 }
 
-const MAX_MESSAGE = 2 ** 31 - 1;
+const MAX_MESSAGE = 2 ** 31 - 1 - 5;
 
 function configNotes(err: unknown): string[] {
   if (err instanceof ConfigError && err.issues.length > 0) return err.issues.map(describeIssue);
@@ -101,10 +102,7 @@ export async function startPluginServer<N extends ServiceName, C>(
   const log = opts.log ?? createLogger();
   const dir = mkdtempSync(join(opts.socketDir ?? tmpdir(), 'plugin'));
   const socketPath = join(dir, 'plugin.sock');
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE,
-    'grpc.max_send_message_length': MAX_MESSAGE,
-  });
+  const server = new LeanGrpcServer({ maxMessageBytes: MAX_MESSAGE });
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -133,14 +131,14 @@ export async function startPluginServer<N extends ServiceName, C>(
       return {};
     },
   });
-  server.addService(serviceDefinition('plugin.GRPCBroker') as unknown as grpc.ServiceDefinition, {
+  addService(server, 'plugin.GRPCBroker', {
     StartStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
       openStreams.add(call);
       broker.attach(call);
       call.on('close', () => openStreams.delete(call));
     },
   });
-  server.addService(serviceDefinition('plugin.GRPCStdio') as unknown as grpc.ServiceDefinition, {
+  addService(server, 'plugin.GRPCStdio', {
     // Our logs go straight to fd 2, so there is nothing to forward: keep the stream open and quiet.
     StreamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       openStreams.add(call);
@@ -192,9 +190,7 @@ export async function startPluginServer<N extends ServiceName, C>(
     addService(server, name as ServiceName, impl as ServiceImpl<ServiceName>);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-  });
+  await server.listen(socketPath);
 
   let closed = false;
   const close = async (): Promise<void> => {
@@ -204,10 +200,7 @@ export async function startPluginServer<N extends ServiceName, C>(
       try { s.end(); } catch { /* already gone */ }
     }
     broker.close();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { server.forceShutdown(); resolve(); }, 1000);
-      server.tryShutdown(() => { clearTimeout(t); resolve(); });
-    });
+    await server.close(1000);
     rmSync(dir, { recursive: true, force: true });
     log.trace('plugin server closed');
   };

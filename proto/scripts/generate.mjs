@@ -2,7 +2,7 @@
 // (not tracked: run by `npm run build`). proto-loader-gen-types emits
 // extensionless relative imports; NodeNext resolution wants ".js", so we add it.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -102,4 +102,18 @@ lines.push('export const serviceFiles: { readonly [K in keyof ServiceTypes]: str
 for (const e of entries) lines.push(`  '${e.full}': '${e.file}',`);
 lines.push('};', '');
 writeFileSync(join(out, 'services.ts'), lines.join('\n'));
+
+// Descriptors for the lightweight codec (protobufjs/light, no .proto parser at
+// run time): one JSON per service holding just the files it needs, so a plugin
+// process builds reflection objects for its own services only.
+const descDir = join(root, 'descriptors');
+rmSync(descDir, { recursive: true, force: true });
+mkdirSync(descDir);
+rmSync(join(root, 'descriptors.json'), { force: true });
+for (const e of entries) {
+  const r = new protobuf.Root();
+  r.resolvePath = pbRoot.resolvePath;
+  r.loadSync(e.file, { keepCase: true });
+  writeFileSync(join(descDir, `${e.full}.json`), JSON.stringify(r.toJSON()));
+}
 console.error(`generated types for ${files.length} proto files`);

@@ -25,7 +25,7 @@ async function expectCode(p: Promise<unknown>, codes: Status[], what: string): P
     await p;
   } catch (err) {
     check(isServiceError(err), `${what}: expected a gRPC error, got ${String(err)}`);
-    check(codes.includes(err.code), `${what}: expected ${codes.map(statusName).join(' or ')}, got ${statusName(err.code)} (${err.details})`);
+    check((codes as number[]).includes(err.code), `${what}: expected ${codes.map(statusName).join(' or ')}, got ${statusName(err.code)} (${err.details})`);
     return;
   }
   throw new Error(`${what}: expected ${codes.map(statusName).join(' or ')}, but the call succeeded`);

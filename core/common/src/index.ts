@@ -22,3 +22,5 @@ export { unary } from './plugin/rpc.js';
 export type { RequestOf, ResponseOf } from './plugin/rpc.js';
 export { pluginDeclarations, pluginBlockSchema, pluginsSchema } from './plugin/declarations.js';
 export type { PluginsConfig } from './plugin/declarations.js';
+export { PluginRpc, serviceError } from './plugin/h2rpc.js';
+export type { UnaryMethodOf } from './plugin/h2rpc.js';

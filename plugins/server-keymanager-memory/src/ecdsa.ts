@@ -1,4 +1,4 @@
-import { createECDH, randomBytes } from 'node:crypto';
+import { createECDH, randomBytes, type ECDH } from 'node:crypto';
 
 /**
  * ECDSA over a digest that is already computed (Go's crypto.Signer
@@ -50,6 +50,21 @@ export function digestToInt(digest: Uint8Array, curve: EcCurve): bigint {
   return excess > 0 ? z >> BigInt(excess) : z;
 }
 
+const contexts = new Map<string, ECDH>();
+
+// Nonce bytes come from the CSPRNG in 4 KiB draws; each byte is used once.
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+function randomPool(n: number): Buffer {
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(4096);
+    poolOffset = 0;
+  }
+  const out = pool.subarray(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+}
+
 function mod(a: bigint, n: bigint): bigint {
   const r = a % n;
   return r < 0n ? r + n : r;
@@ -94,9 +109,11 @@ export function encodeSignature(r: bigint, s: bigint): Uint8Array {
  */
 export function ecdsaSignDigest(curve: EcCurve, d: bigint, digest: Uint8Array): Uint8Array {
   const z = digestToInt(digest, curve);
-  const ecdh = createECDH(curve.name);
+  // One ECDH context per curve: setPrivateKey replaces the scalar on each use.
+  let ecdh = contexts.get(curve.name);
+  if (!ecdh) contexts.set(curve.name, (ecdh = createECDH(curve.name)));
   for (;;) {
-    const k = (toBigInt(randomBytes(curve.size + 8)) % (curve.n - 1n)) + 1n;
+    const k = (toBigInt(randomPool(curve.size + 8)) % (curve.n - 1n)) + 1n;
     ecdh.setPrivateKey(toBytes(k, curve.size));
     const point = ecdh.getPublicKey(); // 0x04 || X || Y
     const r = mod(toBigInt(point.subarray(1, 1 + curve.size)), curve.n);

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { PluginHostError, pluginLabel } from './errors.js';
 import { HandshakeError, parseHandshake, type Handshake } from './handshake.js';
 import { parsePluginStderr } from './hclog.js';
+import { PluginRpc } from './h2rpc.js';
 
 /** How to start one plugin process. */
 export interface LaunchSpec {
@@ -59,6 +60,8 @@ export class PluginProcess {
   private readonly channelOptions: grpc.ChannelOptions;
   private readonly clients = new Map<string, grpc.Client>();
   readonly channel: grpc.Channel;
+  /** Lean unary client for the hot path (see PluginRpc). */
+  readonly rpc: PluginRpc;
 
   constructor(
     readonly child: ChildProcess,
@@ -75,6 +78,7 @@ export class PluginProcess {
       'grpc.default_authority': 'unused',
     };
     this.channel = new grpc.Channel(target, grpc.credentials.createInsecure(), this.channelOptions);
+    this.rpc = new PluginRpc(handshake.address, { network: handshake.network });
   }
 
   get pid(): number {
@@ -103,6 +107,7 @@ export class PluginProcess {
   /** Closes the channel (does not stop the process). */
   closeChannel(): void {
     this.channel.close();
+    this.rpc.close();
   }
 
   /** Sends a signal if the process is still running. */

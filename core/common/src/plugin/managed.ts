@@ -17,7 +17,8 @@ import {
 import type { Logger } from '../log/logger.js';
 import { PluginHostError, pluginLabel } from './errors.js';
 import { launchPlugin, type ExitInfo, type LaunchSpec, type PluginProcess } from './launch.js';
-import { unary } from './rpc.js';
+import { unary, type RequestOf, type ResponseOf } from './rpc.js';
+import { serviceError, type UnaryMethodOf } from './h2rpc.js';
 
 /** A host service offered to plugins over the broker (service id 1). */
 export interface HostServiceRegistration {
@@ -95,6 +96,25 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   get client(): ServiceClientOf<N> {
     if (!this.proc) throw new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.label}: plugin is not running`);
     return this.proc.client(this.opts.service);
+  }
+
+  /**
+   * Calls a unary RPC of the plugin type's service over the lean HTTP/2 path.
+   * While the plugin is down (crashed, restarting) this fails with UNAVAILABLE.
+   *
+   * @example
+   * ```ts
+   * const res = await km.call('SignData', { key_id: 'x509-CA-A', data: digest, hash_algorithm: 'SHA256' });
+   * ```
+   */
+  call<M extends UnaryMethodOf<ServiceClientOf<N>>>(
+    method: M,
+    request: RequestOf<ServiceClientOf<N>[M]>,
+    options?: { deadlineMs?: number; metadata?: grpc.Metadata },
+  ): Promise<ResponseOf<ServiceClientOf<N>[M]>> {
+    const proc = this.proc;
+    if (!proc || proc.hasExited) return Promise.reject(serviceError(Status.UNAVAILABLE, `${this.label}: plugin is not running`));
+    return proc.rpc.unary(this.opts.service, method, request, options);
   }
 
   /** A client for another service the plugin implements. */
@@ -195,7 +215,7 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     } catch (err) {
       throw new PluginHostError('ERR_PLUGIN_CONFIGURE', `${this.label}: failed to configure: ${describe(err)}`, {
         cause: err,
-        grpcCode: isServiceError(err) ? err.code : Status.INTERNAL,
+        grpcCode: isServiceError(err) ? (err.code as Status) : Status.INTERNAL,
       });
     }
   }
