@@ -106,6 +106,30 @@ describe.concurrent('ManagedPlugin: supervision', () => {
     }
   });
 
+  it('over the lean HTTP/2 path (call()), a crash mid-call and calls while down fail with UNAVAILABLE; calls work again after restart', async () => {
+    const p = managed('leancrash', 'configurable.mjs', { backoff: { initialMs: 300, maxMs: 300 } });
+    await p.start();
+    try {
+      const first = p.pid!;
+      const ok = await p.call('SignData', { key_id: 'k', data: Buffer.from([1]), hash_algorithm: 'SHA256' }, { deadlineMs: 5000 });
+      expect(Buffer.from(ok.signature).toString()).toBe('sig');
+      const midCall = await p.call('SignData', { key_id: 'k', data: Buffer.from([0xff]), hash_algorithm: 'SHA256' }, { deadlineMs: 5000 }).catch((e: unknown) => e);
+      expect(isServiceError(midCall) && midCall.code).toBe(Status.UNAVAILABLE);
+      await until(() => p.currentState !== 'ready', 5000, 'the crash to be noticed');
+      const whileDown = await p.call('GetPublicKeys', {}).catch((e: unknown) => e);
+      expect(isServiceError(whileDown) && whileDown.code).toBe(Status.UNAVAILABLE);
+      await p.whenReady();
+      expect(p.pid).not.toBe(first);
+      const res = await p.call('GetPublicKeys', {}, { deadlineMs: 5000 });
+      expect(res.public_keys.map((k) => k.id)).toEqual([`configured-1-${p.pid}`]);
+      // Status codes from the plugin come through on this path too (the fixture has no GenerateKey).
+      const err = await p.call('GenerateKey', { key_id: '', key_type: 'EC_P256' }).catch((e: unknown) => e);
+      expect(isServiceError(err) && err.code).toBe(Status.UNIMPLEMENTED);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('a crash mid-call fails the call with UNAVAILABLE, then the plugin is restarted, re-initialised and re-configured', async () => {
     const log = memoryLogger();
     const states: PluginState[] = [];

@@ -168,7 +168,9 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
       await this.kill(proc, 0);
       throw err;
     }
+    const previous = this.proc;
     this.proc = proc;
+    previous?.closeChannel();
     void proc.exited.then((info) => this.onExit(proc, info.code, info.signal));
   }
 
@@ -231,7 +233,8 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
 
   private onExit(proc: PluginProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (proc !== this.proc) return;
-    proc.closeChannel();
+    // The channel stays open until a new process replaces this one: calls made
+    // meanwhile fail with UNAVAILABLE rather than "channel has been shut down".
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const how = signal ? `killed by ${signal}` : `exit code ${code}`;
     this.log.error('Plugin exited unexpectedly', { pid: proc.pid, status: how });
