@@ -19,19 +19,33 @@ export class FramingError extends Error {
 /** Splits a byte stream into gRPC messages, across chunk boundaries. */
 export class MessageParser {
   private buf: Buffer = Buffer.alloc(0);
+  // Chunks of an unfinished message, joined only once it is complete (joining
+  // on every chunk made large messages cost quadratic time).
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  private needed = 5;
 
   constructor(private readonly maxMessage: number) {}
 
   /** Feeds a chunk; returns the complete messages it finished. */
   push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.buf.length + this.partsLength + chunk.length < this.needed) {
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      return [];
+    }
+    this.buf = this.buf.length === 0 && this.parts.length === 0 ? chunk : Buffer.concat([this.buf, ...this.parts, chunk]);
+    this.parts = [];
+    this.partsLength = 0;
     const out: Buffer[] = [];
     for (;;) {
+      this.needed = 5;
       if (this.buf.length < 5) break;
       const compressed = this.buf[0];
       const len = this.buf.readUInt32BE(1);
       if (compressed !== 0) throw new FramingError('compressed messages are not supported (no grpc-encoding was negotiated)', 'compressed');
       if (len > this.maxMessage) throw new FramingError(`message of ${len} bytes exceeds the limit of ${this.maxMessage}`, 'too-large');
+      this.needed = 5 + len;
       if (this.buf.length < 5 + len) break;
       out.push(this.buf.subarray(5, 5 + len));
       this.buf = this.buf.subarray(5 + len);
@@ -41,7 +55,7 @@ export class MessageParser {
 
   /** Bytes of an unfinished message still buffered. */
   get pending(): number {
-    return this.buf.length;
+    return this.buf.length + this.partsLength;
   }
 }
 

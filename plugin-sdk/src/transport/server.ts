@@ -25,6 +25,7 @@ type AnyHandler = (...args: never[]) => unknown;
 
 const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_MAX_MESSAGE = 2 ** 31 - 1 - 5;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Trailers {
   code: number;
@@ -55,6 +56,8 @@ class ServerCall extends Duplex {
   ) {
     super({ objectMode: true });
     this.metadata = Metadata.fromHttp2Headers(headers);
+    // Transport headers are not metadata (grpc-js strips them too).
+    for (const reserved of ['te', 'content-type', 'grpc-timeout', 'user-agent', 'grpc-encoding', 'grpc-accept-encoding']) this.metadata.remove(reserved);
     const timeout = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined);
     this.deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     stream.on('wantTrailers', () => {
@@ -80,6 +83,11 @@ class ServerCall extends Duplex {
 
   getPath(): string {
     return this.method.path;
+  }
+
+  /** True once a status has been sent (or the call was cancelled). */
+  get isFinished(): boolean {
+    return this.finished;
   }
 
   get deadlineMs(): number {
@@ -252,8 +260,10 @@ export class LeanGrpcServer {
     }
     const { method, handler } = entry;
     const call = new ServerCall(stream, headers, method);
-    if (call.deadlineMs !== Infinity) {
+    // A deadline further away than a timer can wait (~24.8 days) would fire at once: treat it as none.
+    if (call.deadlineMs !== Infinity && call.deadlineMs - Date.now() <= MAX_TIMER_MS) {
       const t = setTimeout(() => {
+        if (call.isFinished) return;
         call.sendStatus({ code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded' });
         call.cancel();
       }, Math.max(0, call.deadlineMs - Date.now()));

@@ -27,6 +27,17 @@ export function serviceError(code: Status, details: string, metadata = new Metad
   return Object.assign(new Error(`${code} ${statusName(code)}: ${details}`), { code, details, metadata });
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A grpc-timeout value: at most 8 digits, so coarser units for long deadlines. */
+function grpcTimeout(ms: number): string {
+  const v = Math.max(1, Math.ceil(ms));
+  for (const [unit, size] of [['m', 1], ['S', 1000], ['M', 60_000]] as const) {
+    if (Math.ceil(v / size) < 1e8) return `${Math.ceil(v / size)}${unit}`;
+  }
+  return `${Math.min(99_999_999, Math.ceil(v / 3_600_000))}H`;
+}
+
 function grpcMessage(raw: string | string[] | undefined): string {
   const v = Array.isArray(raw) ? raw[0] : raw;
   if (!v) return '';
@@ -132,7 +143,7 @@ export class PluginRpc {
         'content-type': 'application/grpc',
         te: 'trailers',
       };
-      if (options.deadlineMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(options.deadlineMs))}m`;
+      if (options.deadlineMs !== undefined) headers['grpc-timeout'] = grpcTimeout(options.deadlineMs);
       if (options.metadata) {
         for (const [k, v] of Object.entries(options.metadata.toHttp2Headers())) headers[k] = v;
       }
@@ -153,7 +164,8 @@ export class PluginRpc {
         settle(serviceError(Status.UNAVAILABLE, `cannot reach plugin: ${(err as Error).message}`));
         return;
       }
-      const timer = options.deadlineMs !== undefined
+      // Past MAX_TIMER_MS a timer would fire at once: leave such far deadlines to the server.
+      const timer = options.deadlineMs !== undefined && options.deadlineMs <= MAX_TIMER_MS
         ? setTimeout(() => {
             stream.close(http2.constants.NGHTTP2_CANCEL);
             settle(serviceError(Status.DEADLINE_EXCEEDED, `deadline of ${options.deadlineMs} ms exceeded`));
