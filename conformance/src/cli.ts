@@ -8,6 +8,13 @@ import { builtInTarget, externalTarget, type PluginTarget } from './target.js';
 const USAGE = `usage:
   spire-conformance --plugin side:Type:name [--plugin-data HCL]        run against a built-in plugin
   spire-conformance --type Type --plugin-cmd PATH [--side server|agent] [--plugin-data HCL] [--plugin-arg ARG ...]
+DataStore plugins also run the DataStore contract, on a new empty database per case: write
+{{db}} in --plugin-data where the database goes (sqlite3: a temp file; postgres/mysql: a database
+created next to the named one and dropped after), e.g.
+  --plugin server:DataStore:sql --plugin-data 'database_type = "sqlite3" connection_string = "{{db}}"'
+  --plugin-data 'database_type = "postgres" connection_string = "postgres://postgres@127.0.0.1/{{db}}?sslmode=disable"'
+The plugin runs with SPIRE_TS_DATASTORE_TEST_CLOCK=1 and must take each call's clock from the
+spire-ts-test-now metadata for the time-dependent cases.
 options:
   --trust-domain NAME   trust domain sent in Configure (default example.org)
   --only SUBSTRING      run only cases whose name contains SUBSTRING
@@ -70,14 +77,36 @@ try {
 
 const log = args.verbose ? createCoreLogger({ level: 'debug' }) : nullLogger;
 const all: CaseResult[] = [];
-for (const suite of suitesFor(target, log)) {
+const print = (r: CaseResult): void => {
+  all.push(r);
+  const tag = r.status === 'passed' ? 'ok  ' : r.status === 'skipped' ? 'skip' : 'FAIL';
+  process.stdout.write(`${tag} ${r.name}${r.message ? ` — ${r.message}` : ''} (${Math.round(r.ms)} ms)\n`);
+};
+
+// A DataStore's plugin_data names its database with {{db}}: the lifecycle suite gets one of its own.
+const datastore = target.type === 'DataStore';
+let lifecycleDb: Awaited<ReturnType<typeof lifecycleDatabase>>;
+let suiteTarget = target;
+async function lifecycleDatabase(t: PluginTarget) {
+  if (!t.pluginData.includes('{{db}}')) return undefined;
+  return (await import('./suites/datastore/databases.js')).templateDatabases(t.pluginData);
+}
+try {
+  lifecycleDb = datastore ? await lifecycleDatabase(target) : undefined;
+  if (lifecycleDb) suiteTarget = { ...target, pluginData: await lifecycleDb.fresh() };
+} catch (err) {
+  fail(`--plugin-data: ${err instanceof Error ? err.message : String(err)}`);
+}
+for (const suite of suitesFor(suiteTarget, log)) {
   if (args.only) suite.cases = suite.cases.filter((c) => c.name.includes(args.only!));
   process.stdout.write(`# ${suite.name}\n`);
-  await runSuite(suite, (r) => {
-    all.push(r);
-    const tag = r.status === 'passed' ? 'ok  ' : r.status === 'skipped' ? 'skip' : 'FAIL';
-    process.stdout.write(`${tag} ${r.name}${r.message ? ` — ${r.message}` : ''} (${Math.round(r.ms)} ms)\n`);
-  });
+  await runSuite(suite, print);
+}
+await lifecycleDb?.close();
+if (datastore) {
+  process.stdout.write(`# DataStore contract ${target.side}:${target.type}:${target.name}\n`);
+  const { runDatastoreContract } = await import('./suites/datastore/run.js');
+  await runDatastoreContract({ target, verbose: args.verbose === true, onResult: print, ...(args.only ? { only: args.only } : {}) });
 }
 process.stdout.write(`${summaryLine(all)}\n`);
 process.exit(all.some((r) => r.status === 'failed') ? 1 : 0);

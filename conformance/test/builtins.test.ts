@@ -1,5 +1,8 @@
-// `npm test` runs the conformance kit against every built-in plugin and the
-// Python fixture (a plugin written with a non-JS gRPC stack).
+// `npm test` runs the conformance kit against every built-in plugin: here the
+// memory KeyManager and the Python fixture (a plugin written with a non-JS
+// gRPC stack); the disk and agent KeyManagers run the same suites in their
+// own test files (plugins/*-keymanager-*/test/conformance.test.ts), and the
+// DataStore runs lifecycle + contract through the CLI (datastore-cli.test.ts).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';

@@ -92,6 +92,7 @@ export type * as initV1 from './gen/spire/service/private/init/v1/index.js';
 export type * as configV1 from './gen/spire/service/common/config/v1/index.js';
 export type * as serverKeyManagerV1 from './gen/spire/plugin/server/keymanager/v1/index.js';
 export type * as agentKeyManagerV1 from './gen/spire/plugin/agent/keymanager/v1/index.js';
+export type * as datastoreV1 from './gen/spire_ts/plugin/server/datastore/v1/index.js';
 // Package-less protos (the Workload API: message names are bare, e.g. X509SVIDResponse).
 export type * as workload from './gen/root.js';
 export type * as spiffeBroker from './gen/spiffe/broker/index.js';

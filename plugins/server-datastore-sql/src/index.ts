@@ -3,6 +3,10 @@
  * PostgreSQL or MySQL/MariaDB, with SPIRE's `sql` plugin configuration.
  */
 export { openSqlDataStore } from './open.js';
+export { sqlDataStorePlugin, sqlConfigFrom } from './plugin.js';
+export type { SqlDataStorePluginOptions, PluginData } from './plugin.js';
+export { scratchDatabases, DB_PLACEHOLDER } from './scratch.js';
+export type { ScratchDatabases } from './scratch.js';
 export type { OpenOptions } from './open.js';
 export { SqlDataStore } from './store.js';
 export { buildConfig, redactConnectionString, DEFAULT_MAX_CONNS } from './config.js';

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import type { DatabaseProvider, StoreFactory } from '@spire-ts/conformance/datastore';
 import { buildConfig, DATA_TABLES, openSqlDataStore } from '../src/index.js';
 import type { DataStore, Logger, SqlConfig } from '../src/index.js';
-import type { StoreFactory } from './contract.js';
 
 export const IN_CI = process.env['CI'] === 'true';
 const PG = { host: process.env['PGHOST_TEST'] ?? '127.0.0.1', port: Number(process.env['PGPORT_TEST'] ?? 5432), user: 'postgres' };
@@ -130,5 +130,21 @@ export function serverFactory(admin: Admin, db: () => string, unreachable: { cs:
       host: unreachable.host,
       open: () => openSqlDataStore(configFor(admin.kind, unreachable.cs), { logger: quietLogger() }),
     }),
+  };
+}
+
+/**
+ * The same database for every test, emptied before each: the plugin keeps
+ * its store (its plugin_data does not change), as a server would.
+ */
+export function resetDatabases(admin: Admin, db: () => string, unreachable: { cs: string; host: string }): DatabaseProvider {
+  const data = (cs: string): string => `database_type = "${admin.kind}"\nconnection_string = ${JSON.stringify(cs)}\nmax_open_conns = 8\n`;
+  return {
+    fresh: async () => {
+      await admin.reset(db());
+      return data(admin.connectionString(db()));
+    },
+    unreachable: () => ({ pluginData: data(unreachable.cs), host: unreachable.host }),
+    close: () => Promise.resolve(),
   };
 }

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { fakeCert } from '@spire-ts/conformance/datastore';
 import { certificateFacts } from '../src/index.js';
-import { fakeCert } from './fixtures.js';
 
 function hasOpenssl(): boolean {
   try {

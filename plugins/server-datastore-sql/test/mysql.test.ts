@@ -1,10 +1,9 @@
 /** The DataStore contract and MySQL/MariaDB specifics, on a fresh database on 127.0.0.1:3306. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datastoreContract, expectCode } from '@spire-ts/conformance/datastore';
 import { LATEST_VERSION, openSqlDataStore } from '../src/index.js';
-import { datastoreContract } from './contract.js';
 import { configFor, IN_CI, mysqlAdmin, quietLogger, serverFactory, uniqueDbName, unavailableNotice } from './databases.js';
 import type { Admin } from './databases.js';
-import { expectCode } from './fixtures.js';
 
 const admin = await mysqlAdmin();
 if (typeof admin === 'string') {

@@ -1,10 +1,9 @@
 /** The DataStore contract and PostgreSQL specifics, on a fresh database on 127.0.0.1:5432. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datastoreContract, expectCode } from '@spire-ts/conformance/datastore';
 import { LATEST_VERSION, openSqlDataStore } from '../src/index.js';
-import { datastoreContract } from './contract.js';
 import { configFor, IN_CI, postgresAdmin, quietLogger, serverFactory, uniqueDbName, unavailableNotice } from './databases.js';
 import type { Admin } from './databases.js';
-import { expectCode } from './fixtures.js';
 
 const admin = await postgresAdmin();
 if (typeof admin === 'string') {

@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { datastoreContract, expectCode } from '@spire-ts/conformance/datastore';
 import { openSqlDataStore } from '../src/index.js';
-import { datastoreContract } from './contract.js';
 import { configFor, quietLogger } from './databases.js';
-import { expectCode } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spire-ts-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

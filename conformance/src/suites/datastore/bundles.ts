@@ -1,8 +1,8 @@
 /** Contract: bundles (CRUD, append, set, delete modes, prune, taint, revoke). */
 import { describe, expect, it } from 'vitest';
-import type { NewBundle } from '../src/index.js';
+import type { NewBundle } from '@spire-ts/server-datastore-sql/wire';
 import type { Harness } from './contract.js';
-import { workload } from './contract-entries.js';
+import { workload } from './entries.js';
 import { expectCode, fakeCert, fakeKey } from './fixtures.js';
 
 const FED = 'spiffe://fed.example';

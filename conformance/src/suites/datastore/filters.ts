@@ -1,8 +1,8 @@
 /** Contract: entry list filters, their combinations, counts and pagination. */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { EntryFilters, RegistrationEntry } from '../src/index.js';
+import type { EntryFilters, RegistrationEntry } from '@spire-ts/server-datastore-sql/wire';
 import type { Harness } from './contract.js';
-import { workload } from './contract-entries.js';
+import { workload } from './entries.js';
 import { agentId, expectCode, fakeCert, sel, TD } from './fixtures.js';
 
 const A = sel('unix', 'uid:1');

@@ -1,7 +1,7 @@
 /** Contract: two servers writing at once on one database. */
 import { describe, expect, it } from 'vitest';
 import type { Harness } from './contract.js';
-import { workload } from './contract-entries.js';
+import { workload } from './entries.js';
 import { agentId, GrpcCode, sel } from './fixtures.js';
 
 export function concurrencyTests(h: Harness): void {

@@ -1,17 +1,18 @@
 /**
  * The DataStore contract: one suite, parameterised by a factory, that every
- * DataStore implementation must pass (SQLite, PostgreSQL, MySQL here; later,
- * any plugin over the wire via conformance/). Errors are checked by gRPC code
- * only, so the suite does not depend on this package's error classes.
+ * DataStore implementation must pass — the SQL library in-process on each
+ * dialect, and any DataStore plugin over the wire ({@link WireDataStore},
+ * `spire-conformance --plugin server:DataStore:<name>`). Errors are checked
+ * by gRPC code only, so the suite does not depend on any error class.
  */
 import { afterEach, beforeEach, describe } from 'vitest';
-import type { DataStore } from '../src/index.js';
-import { bundleTests } from './contract-bundles.js';
-import { concurrencyTests } from './contract-concurrency.js';
-import { entryTests } from './contract-entries.js';
-import { filterTests } from './contract-filters.js';
-import { miscTests } from './contract-misc.js';
-import { nodeTests } from './contract-nodes.js';
+import type { DataStore } from '@spire-ts/server-datastore-sql/wire';
+import { bundleTests } from './bundles.js';
+import { concurrencyTests } from './concurrency.js';
+import { entryTests } from './entries.js';
+import { filterTests } from './filters.js';
+import { miscTests } from './misc.js';
+import { nodeTests } from './nodes.js';
 import { FakeClock } from './fixtures.js';
 
 export interface StoreFactory {
@@ -19,8 +20,11 @@ export interface StoreFactory {
   fresh(opts: { now: () => number }): Promise<DataStore>;
   /** Opens another DataStore on the same database as the latest fresh() one (a second server). */
   another(opts: { now: () => number }): Promise<DataStore>;
-  /** A DataStore whose database cannot be reached; errors must name `host`. */
-  unreachable(): { open: () => Promise<DataStore>; host: string };
+  /**
+   * A DataStore whose database cannot be reached; errors must name `host`.
+   * Absent when the factory cannot make one (that case is then skipped).
+   */
+  unreachable?(): { open: () => Promise<DataStore>; host: string };
 }
 
 /** What each group of contract tests works with. */
@@ -54,6 +58,15 @@ export class Harness {
   }
 }
 
+/**
+ * Registers the contract as vitest suites: a fresh store before each test,
+ * every store closed after it.
+ *
+ * @example
+ * ```ts
+ * datastoreContract('sqlite3', { fresh: ({ now }) => open(newPath(), now), another: ({ now }) => open(current, now) });
+ * ```
+ */
 export function datastoreContract(name: string, factory: StoreFactory): void {
   describe(`DataStore contract: ${name}`, () => {
     const h = new Harness(factory);

@@ -1,6 +1,6 @@
 /** Contract: registration entry CRUD, uniqueness, revisions, validation, pruning, authorized entries. */
 import { describe, expect, it } from 'vitest';
-import type { NewEntry } from '../src/index.js';
+import type { NewEntry } from '@spire-ts/server-datastore-sql/wire';
 import type { Harness } from './contract.js';
 import { agentId, expectCode, fakeCert, SERVER_ID, sel, TD } from './fixtures.js';
 

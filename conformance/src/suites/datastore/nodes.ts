@@ -1,6 +1,6 @@
 /** Contract: attested nodes, node selectors, node filters, pruning. */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AttestedNode, NewNode, NodeFilters } from '../src/index.js';
+import type { AttestedNode, NewNode, NodeFilters } from '@spire-ts/server-datastore-sql/wire';
 import type { Harness } from './contract.js';
 import { agentId, expectCode, sel } from './fixtures.js';
 

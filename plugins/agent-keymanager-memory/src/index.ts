@@ -1,0 +1,1 @@
+export { agentMemoryKeyManagerPlugin } from './plugin.js';
