@@ -147,6 +147,10 @@ export async function startPluginServer<N extends ServiceName, C>(
   });
 
   // SPIRE's layer.
+  // Deinit runs once: on the host's Deinit, or when the process stops without one
+  // (Shutdown, SIGTERM, host gone), so a plugin always gets to release its resources.
+  let deinitDone: Promise<void> | undefined;
+  const deinitOnce = (): Promise<void> => (deinitDone ??= Promise.resolve().then(() => def.deinit?.()));
   const advertised = [def.service, ...(def.config ? [CONFIG_SERVICE] : []), ...Object.keys(def.extraServices ?? {})];
   addService(server, INIT_SERVICE, {
     async Init(req) {
@@ -156,7 +160,7 @@ export async function startPluginServer<N extends ServiceName, C>(
       return { plugin_service_names: advertised };
     },
     async Deinit() {
-      await def.deinit?.();
+      await deinitOnce();
       return {};
     },
   });
@@ -196,6 +200,11 @@ export async function startPluginServer<N extends ServiceName, C>(
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    try {
+      await Promise.race([deinitOnce(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    } catch (err) {
+      log.warn('deinit failed while stopping', { error: err instanceof Error ? err.message : String(err) });
+    }
     for (const s of openStreams) {
       try { s.end(); } catch { /* already gone */ }
     }

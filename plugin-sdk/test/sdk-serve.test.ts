@@ -248,3 +248,25 @@ describe('startPluginServer in-process, over the real wire', () => {
     await expect(Promise.race([srv.stopped.then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running'), 2000))])).resolves.toBe('stopped');
   });
 });
+
+describe('deinit when stopping without a Deinit call', () => {
+  it('close() runs the plugin deinit exactly once, even if Deinit already ran', async () => {
+    let count = 0;
+    const def = {
+      service: 'spire.plugin.server.keymanager.v1.KeyManager' as const,
+      impl: {},
+      deinit: () => void count++,
+    };
+    const a = await startPluginServer(def, { log: createLogger({ write: () => undefined }) });
+    await a.close();
+    expect(count).toBe(1);
+
+    count = 0;
+    const b = await startPluginServer(def, { log: createLogger({ write: () => undefined }) });
+    const init = createClient('spire.service.private.init.v1.Init', b.target, grpc.credentials.createInsecure());
+    await unary(init, 'Deinit', {}, { deadlineMs: 5000 });
+    init.close();
+    await b.close();
+    expect(count).toBe(1);
+  });
+});
