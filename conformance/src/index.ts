@@ -12,3 +12,5 @@ export type { LifecycleContext } from './suites/lifecycle.js';
 export { keyManagerSuite } from './suites/keymanager.js';
 export type { KeyManagerContext } from './suites/keymanager.js';
 export { suitesFor } from './suites/index.js';
+export { servePluginInProcess, rejection } from './in-process.js';
+export type { InProcessPlugin } from './in-process.js';

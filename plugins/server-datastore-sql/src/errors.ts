@@ -3,25 +3,10 @@
  * google.rpc.Code values, so the plugin adapter can hand them to grpc-js as
  * they are (plugin-sdk's PluginError uses the same numbers).
  */
+import { Status } from '@spire-ts/plugin-sdk';
 
-/** gRPC status codes used by the DataStore (google.rpc.Code values). */
-export const Code = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const;
+/** gRPC status codes (the SDK's table, google.rpc.Code values). */
+export const Code = Status;
 
 export type CodeName = keyof typeof Code;
 export type CodeValue = (typeof Code)[CodeName];
