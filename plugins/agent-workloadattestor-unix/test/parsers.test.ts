@@ -1,0 +1,119 @@
+// The pure parts: procfs and account-file parsing, the reference decoder, the capped digest.
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DecodeError,
+  ProcFormatError,
+  SizeLimitError,
+  decodePidReference,
+  effective,
+  parseIdNames,
+  parseStartTime,
+  parseStatus,
+  sha256File,
+} from '../src/index.js';
+import { pidReference, sha256sum } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wa-unix-parsers-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('parseStatus', () => {
+  it('reads Uid, Gid and Groups; the effective id is the second', () => {
+    const st = parseStatus('Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t27 100 \nVmRSS:\t1 kB\n');
+    expect(st).toEqual({ uids: [1, 2, 3, 4], gids: [5, 6, 7, 8], groups: [27, 100] });
+    expect(effective(st.uids)).toBe(2);
+    expect(effective([9])).toBe(9);
+  });
+
+  it('no Groups line or an empty one: no supplementary groups', () => {
+    expect(parseStatus('Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n').groups).toEqual([]);
+    expect(parseStatus('Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t \n').groups).toEqual([]);
+  });
+
+  it.each([
+    ['no Uid line', 'Gid:\t0\n'],
+    ['no Gid line', 'Uid:\t0\n'],
+    ['bad Uid value "-1"', 'Uid:\t-1\nGid:\t0\n'],
+    ['bad Gid value "4294967296"', 'Uid:\t0\nGid:\t4294967296\n'],
+    ['bad Groups value "x"', 'Uid:\t0\nGid:\t0\nGroups:\t1 x\n'],
+  ])('%s', (message, text) => {
+    expect(() => parseStatus(text)).toThrow(new ProcFormatError(message));
+  });
+});
+
+describe('parseStartTime', () => {
+  it('field 22, after a command name holding spaces and parentheses', () => {
+    const rest = Array.from({ length: 30 }, (_, i) => String(i + 3)).join(' ');
+    expect(parseStartTime(`12 (a) b (c)) ${rest}\n`)).toBe('22');
+  });
+  it('refuses truncated stat', () => {
+    expect(() => parseStartTime('12 (a) S 1 2')).toThrow(ProcFormatError);
+  });
+});
+
+describe('parseIdNames', () => {
+  it('first line per id; skips comments, NIS compat, malformed lines', () => {
+    const names = parseIdNames('#c\n+\n-x\n:x:1:\nbad\nnum:x:1x:\na:x:1:\nb:x:1:\nc:x:2:1:gecos\r\n');
+    expect([...names]).toEqual([
+      [1, 'a'],
+      [2, 'c'],
+    ]);
+  });
+});
+
+describe('decodePidReference', () => {
+  it('agrees with protobufjs', () => {
+    for (const pid of [0, 1, 127, 128, 2 ** 31 - 1, -1]) expect(decodePidReference(pidReference(pid).value)).toBe(pid);
+  });
+
+  it('skips unknown fields of every wire type; the last pid wins', () => {
+    const bytes = Buffer.from([
+      0x10, 0x05, // field 2 varint
+      0x19, 1, 2, 3, 4, 5, 6, 7, 8, // field 3 fixed64
+      0x22, 0x02, 0xaa, 0xbb, // field 4 bytes
+      0x2d, 1, 2, 3, 4, // field 5 fixed32
+      0x08, 0x07, // pid 7
+      0x08, 0x09, // pid 9
+    ]);
+    expect(decodePidReference(bytes)).toBe(9);
+  });
+
+  it.each([
+    ['truncated varint', [0x08]],
+    ['varint longer than 10 bytes', [0x08, ...Array<number>(10).fill(0xff), 0x01]],
+    ['truncated length-delimited field', [0x22, 0x05, 0x00]],
+    ['truncated field', [0x19, 1, 2]],
+    ['unsupported wire type 3', [0x0b]],
+    ['pid has wire type 5, want varint', [0x0d, 1, 0, 0, 0]],
+    ['field number 0', [0x00, 0x01]],
+    ['pid 2147483648 is out of the int32 range', [0x08, 0x80, 0x80, 0x80, 0x80, 0x08]],
+  ])('%s', (message, bytes) => {
+    expect(() => decodePidReference(Buffer.from(bytes))).toThrow(new DecodeError(message));
+  });
+});
+
+describe('sha256File', () => {
+  it('matches sha256sum; limit 0 means no limit', async () => {
+    const f = join(dir, 'f');
+    writeFileSync(f, Buffer.alloc(200_000, 7));
+    expect(await sha256File(f, 0)).toBe(sha256sum(f));
+    expect(await sha256File(f, 200_000)).toBe(sha256sum(f));
+    await expect(sha256File(f, 199_999)).rejects.toThrow(new SizeLimitError(200_000, 199_999));
+  });
+
+  it('stops reading once more than the limit arrived, even when the size said otherwise', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writer = createWriteStream(fifo);
+    writer.on('error', () => undefined); // the reader closes early
+    writer.write(Buffer.alloc(300_000, 1));
+    const err = await sha256File(fifo, 100_000).catch((e: unknown) => e);
+    writer.destroy();
+    expect(err).toBeInstanceOf(SizeLimitError);
+    expect((err as SizeLimitError).grew).toBe(true);
+    expect((err as SizeLimitError).message).toMatch(/^at least \d+ bytes, over the limit of 100000 bytes$/);
+  });
+});
