@@ -401,18 +401,26 @@ function map<V extends AnySchema>(value: V, o: CommonOptions<Record<string, Infe
       return entries === INVALID ? INVALID : decodeEntries(entries, path, ctx);
     },
     // Repeated keys merge (`KeyManager "a" {}` + `KeyManager "b" {}`).
-    decodeRepeated: (group, path, ctx) => {
-      const all: ObjectEntry[] = [];
-      let ok = true;
-      for (const e of group) {
-        const entries = objectEntries(e.value, path, ctx);
-        if (entries === INVALID) ok = false;
-        else all.push(...entries);
-      }
-      const out = decodeEntries(all, path, ctx);
-      return ok ? out : INVALID;
-    },
+    decodeRepeated: (group, path, ctx) => mergeRepeated(group, path, ctx, decodeEntries),
   });
+}
+
+/** Decodes repeated object-valued keys as one merged object (all errors reported). */
+function mergeRepeated<T>(
+  group: readonly ObjectEntry[],
+  path: KeyPath,
+  ctx: DecodeContext,
+  decodeAll: (all: readonly ObjectEntry[], path: KeyPath, ctx: DecodeContext) => T | Invalid,
+): T | Invalid {
+  const all: ObjectEntry[] = [];
+  let ok = true;
+  for (const e of group) {
+    const es = objectEntries(e.value, path, ctx);
+    if (es === INVALID) ok = false;
+    else all.push(...es);
+  }
+  const out = decodeAll(all, path, ctx);
+  return ok ? out : INVALID;
 }
 
 /**
@@ -460,17 +468,7 @@ function entries<V extends AnySchema>(value: V, o: EntriesOptions = {}): Schema<
       const all = objectEntries(node, path, ctx);
       return all === INVALID ? INVALID : decodeAll(all, path, ctx);
     },
-    decodeRepeated: (group, path, ctx) => {
-      const all: ObjectEntry[] = [];
-      let ok = true;
-      for (const e of group) {
-        const es = objectEntries(e.value, path, ctx);
-        if (es === INVALID) ok = false;
-        else all.push(...es);
-      }
-      const out = decodeAll(all, path, ctx);
-      return ok ? out : INVALID;
-    },
+    decodeRepeated: (group, path, ctx) => mergeRepeated(group, path, ctx, decodeAll),
   });
 }
 

@@ -11,8 +11,9 @@ import type {
   RegistrationEntry, Selector, SelectorMatch,
 } from './types.js';
 import {
-  checkPageSize, checkSelectors, checkSpiffeId, checkString, LIMITS, normalizeTrustDomain, parsePageToken, trustDomainOf,
+  checkSelectors, checkSpiffeId, checkString, LIMITS, normalizeTrustDomain, trustDomainOf,
 } from './validation.js';
+import { keysetPage, nextPageToken } from './keyset.js';
 
 export const ENTRY_COLUMNS =
   'e.pk, e.id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, e.admin, e.downstream, e.store_svid, e.expires_at, ' +
@@ -116,22 +117,11 @@ export function entryFilter(req: EntryFilters): Filter {
 
 export async function listEntries(sql: Sql, req: ListEntriesRequest): Promise<ListEntriesResponse> {
   const f = entryFilter(req);
-  let limit = '';
-  let pageSize = 0;
-  if (req.pagination) {
-    pageSize = checkPageSize(req.pagination.pageSize);
-    const after = parsePageToken(req.pagination.token);
-    if (after > 0) {
-      f.where.push('e.pk > ?');
-      f.params.push(after);
-    }
-    limit = ` LIMIT ${pageSize}`;
-  }
+  const { limit, pageSize } = keysetPage(f, 'e.pk', req.pagination);
   const where = f.where.length ? ` WHERE ${f.where.join(' AND ')}` : '';
   const rows = (await sql.query(`SELECT ${ENTRY_COLUMNS} FROM registered_entries e${where} ORDER BY e.pk${limit}`, f.params)).map(rowToEntry);
-  const last = rows[rows.length - 1];
-  const nextPageToken = req.pagination && last && rows.length === pageSize ? String(last.pk) : '';
-  return { entries: rows.map((r) => r.entry), nextPageToken };
+  const next = nextPageToken(rows, req.pagination, pageSize);
+  return { entries: rows.map((r) => r.entry), nextPageToken: next };
 }
 
 export async function countEntries(sql: Sql, filters: EntryFilters): Promise<number> {

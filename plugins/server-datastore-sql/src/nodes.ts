@@ -7,7 +7,8 @@ import { appendEvents, NODE_EVENTS } from './events.js';
 import { bool, flag, inChunks, insertMany, num, selectorHash, str } from './rows.js';
 import type { Ctx } from './context.js';
 import type { AttestedNode, ListNodesRequest, ListNodesResponse, NewNode, NodeFilters, NodeMask, PruneNodesOptions, Selector } from './types.js';
-import { checkBool, checkInt, checkPageSize, checkSelectors, checkSpiffeId, checkString, compareSelectors, LIMITS, parsePageToken } from './validation.js';
+import { checkBool, checkInt, checkSelectors, checkSpiffeId, checkString, compareSelectors, LIMITS } from './validation.js';
+import { keysetPage, nextPageToken } from './keyset.js';
 
 const NODE_COLUMNS = 'n.pk, n.spiffe_id, n.attestation_type, n.serial_number, n.expires_at, n.new_serial_number, n.new_expires_at, n.can_reattest, n.agent_version';
 
@@ -128,27 +129,16 @@ function nodeFilter(req: NodeFilters): { where: string[]; params: Param[] } {
 
 export async function listNodes(sql: Sql, req: ListNodesRequest): Promise<ListNodesResponse> {
   const f = nodeFilter(req);
-  let limit = '';
-  let pageSize = 0;
-  if (req.pagination) {
-    pageSize = checkPageSize(req.pagination.pageSize);
-    const after = parsePageToken(req.pagination.token);
-    if (after > 0) {
-      f.where.push('n.pk > ?');
-      f.params.push(after);
-    }
-    limit = ` LIMIT ${pageSize}`;
-  }
+  const { limit, pageSize } = keysetPage(f, 'n.pk', req.pagination);
   const where = f.where.length ? ` WHERE ${f.where.join(' AND ')}` : '';
   const rows = (await sql.query(`SELECT ${NODE_COLUMNS} FROM attested_nodes n${where} ORDER BY n.pk${limit}`, f.params)).map(rowToNode);
-  const last = rows[rows.length - 1];
-  const nextPageToken = req.pagination && last && rows.length === pageSize ? String(last.pk) : '';
+  const next = nextPageToken(rows, req.pagination, pageSize);
   const nodes = rows.map(publicNode);
   if (req.fetchSelectors) {
     const sels = await selectorsOf(sql, nodes.map((n) => n.spiffeId));
     for (const n of nodes) n.selectors = sels.get(n.spiffeId) ?? [];
   }
-  return { nodes, nextPageToken };
+  return { nodes, nextPageToken: next };
 }
 
 export async function countNodes(sql: Sql, filters: NodeFilters): Promise<number> {
