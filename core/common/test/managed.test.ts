@@ -262,3 +262,16 @@ describe('ManagedPlugin: stop races', () => {
     await expect(p.whenReady()).rejects.toThrow('plugin is stopped');
   });
 });
+
+describe('ManagedPlugin.validateOnly', () => {
+  it('asks the plugin to Validate (never Configure) and returns its notes', async () => {
+    const marker = join(tmp, 'validate.pid');
+    const bad = managed('validating', 'configurable.mjs', { pluginData: 'fail = true\n', env: { FIXTURE_MARKER: marker } });
+    const notes = await bad.validateOnly();
+    expect(notes.join('\n')).toContain('fail = true');
+    const pid = Number(readFileSync(marker, 'utf8'));
+    expect(alive(pid)).toBe(false);
+    const good = managed('validating2', 'configurable.mjs', { pluginData: 'x = 1\n' });
+    expect(await good.validateOnly()).toEqual([]);
+  });
+});

@@ -174,7 +174,58 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     void proc.exited.then((info) => this.onExit(proc, info.code, info.signal));
   }
 
+  /**
+   * SPIRE's `validate`: launches the plugin, initialises it, asks it to
+   * Validate its plugin_data (never Configure, so it opens or creates
+   * nothing), and stops it. Returns the plugin's notes (empty = valid);
+   * throws a {@link PluginHostError} if it cannot be launched or initialised.
+   */
+  async validateOnly(): Promise<string[]> {
+    await this.startHostServices();
+    let proc: PluginProcess;
+    try {
+      proc = await launchPlugin(this.opts.launch, this.opts.log);
+    } catch (err) {
+      await this.stopHostServices();
+      throw err;
+    }
+    try {
+      const hasConfig = await this.initialize(proc);
+      const data = this.opts.pluginData ?? '';
+      if (!hasConfig) return data.trim() === '' ? [] : [`plugin_data was given but the plugin does not implement ${CONFIG_SERVICE}`];
+      try {
+        const res = await unary(proc.client(CONFIG_SERVICE), 'Validate', {
+          core_configuration: { trust_domain: this.opts.trustDomain },
+          hcl_configuration: data,
+        }, { deadlineMs: RPC_DEADLINE_MS });
+        // Like SPIRE, any note makes the configuration invalid.
+        const notes = [...res.notes];
+        if (!res.valid && notes.length === 0) notes.push('the plugin reported the configuration as invalid, without saying why');
+        return notes;
+      } catch (err) {
+        // Like SPIRE: a plugin without Validate has nothing to say.
+        if (isServiceError(err) && err.code === Status.UNIMPLEMENTED) return [];
+        return [describe(err)];
+      }
+    } finally {
+      await this.kill(proc, this.opts.stopGraceMs ?? 2000, true);
+      await this.stopHostServices();
+    }
+  }
+
   private async connect(proc: PluginProcess): Promise<void> {
+    const hasConfig = await this.initialize(proc);
+    if (!hasConfig) {
+      if (this.opts.pluginData !== undefined && this.opts.pluginData.trim() !== '') {
+        throw new PluginHostError('ERR_PLUGIN_CONFIGURE', `${this.label}: plugin_data was given but the plugin does not implement ${CONFIG_SERVICE}`);
+      }
+      return;
+    }
+    await this.configure(proc);
+  }
+
+  /** Broker and stdio streams, then Init; checks the type's service is offered. Returns whether Config is. */
+  private async initialize(proc: PluginProcess): Promise<boolean> {
     // go-plugin: the host opens the broker stream right after connecting, then announces host services on id 1.
     const broker = proc.client('plugin.GRPCBroker').StartStream();
     broker.on('error', () => undefined);
@@ -200,13 +251,10 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
         `${this.label}: plugin does not implement ${this.opts.service} (it offers ${offered.length ? offered.join(', ') : 'nothing'}); is it a ${this.type} plugin for this side?`,
       );
     }
-    const hasConfig = offered.includes(CONFIG_SERVICE);
-    if (!hasConfig) {
-      if (this.opts.pluginData !== undefined && this.opts.pluginData.trim() !== '') {
-        throw new PluginHostError('ERR_PLUGIN_CONFIGURE', `${this.label}: plugin_data was given but the plugin does not implement ${CONFIG_SERVICE}`);
-      }
-      return;
-    }
+    return offered.includes(CONFIG_SERVICE);
+  }
+
+  private async configure(proc: PluginProcess): Promise<void> {
     try {
       await unary(
         proc.client(CONFIG_SERVICE),

@@ -1,0 +1,42 @@
+/**
+ * @spire-ts/server: spire-server. For now its configuration pipeline
+ * (parseFile → parseFlags → mergeConfig → validateConfig → toRuntimeConfig),
+ * validate-only plugin loading and the `run` / `validate` commands.
+ *
+ * @module
+ */
+export { parseFile, expandConfigEnv } from './config/file.js';
+export type { FileResult, ParseFileOptions } from './config/file.js';
+export { parseFlags, flagsUsage, SERVER_FLAGS, DEFAULT_CONFIG_PATH } from './config/flags.js';
+export type { FlagValues, FlagSpec, FlagsResult } from './config/flags.js';
+export { mergeConfig, SERVER_DEFAULTS, DEFAULT_SOCKET_PATH, FLAG_KEYS } from './config/merge.js';
+export type { MergedConfig, MergedServer, Origin } from './config/merge.js';
+export { validateConfig, maxSvidTtlFor, minCaTtlFor, shortDuration, MAX_SVID_TTL_MS } from './config/validate.js';
+export type { Validation, ValidateOptions } from './config/validate.js';
+export { toRuntimeConfig, DEFAULT_ACME_DIRECTORY } from './config/runtime.js';
+export type { RuntimeConfig, AcmeConfig, BundleEndpointProfile, FederatedProfile } from './config/runtime.js';
+export { loadConfig, byPosition } from './config/load.js';
+export type { LoadIO, LoadResult } from './config/load.js';
+export { PositionIndex } from './config/positions.js';
+export type { KeyPlace } from './config/positions.js';
+export { serverFileSchema, serverSchema, healthChecksSchema, telemetrySchema, FEATURE_FLAGS, PROFILING_NAMES } from './config/schema.js';
+export type { FileConfig, ServerFileConfig, HealthChecksConfig } from './config/schema.js';
+export {
+  checkTrustDomain,
+  checkSpiffeId,
+  checkLogLevel,
+  checkLogFormat,
+  checkKeyType,
+  checkCidr,
+  checkHttpsUrl,
+  parseLogLevel,
+  parseLogFormat,
+  parseKeyType,
+  KEY_TYPES,
+  MAX_TRUST_DOMAIN_LENGTH,
+} from './config/values.js';
+export type { KeyType } from './config/values.js';
+export { validatePlugins } from './catalog/validate.js';
+export type { PluginValidation, ValidatePluginsOptions } from './catalog/validate.js';
+export { main, runCommand, validateCommand, NOT_BUILT_YET, EXIT_NO_COMMAND } from './cli/commands.js';
+export type { CliIO } from './cli/commands.js';
