@@ -40,3 +40,5 @@ export { validatePlugins } from './catalog/validate.js';
 export type { PluginValidation, ValidatePluginsOptions } from './catalog/validate.js';
 export { main, runCommand, validateCommand, NOT_BUILT_YET, EXIT_NO_COMMAND } from './cli/commands.js';
 export type { CliIO } from './cli/commands.js';
+export { KeyManagerV1 } from './plugin/keymanager/v1.js';
+export type { Key, KeyManager, KeyType as KeyManagerKeyType, HashAlgorithm, SignOptions } from './plugin/keymanager/keymanager.js';
