@@ -100,3 +100,19 @@ export type {
   X509CASlot,
   JwtKeySlot,
 } from './ca/index.js';
+export { DataStoreV1 } from './plugin/datastore/v1.js';
+export type {
+  DataStore,
+  CAJournalRecord,
+  CAJournalInput,
+  RegistrationEntry,
+  NewEntry,
+  AttestedNode,
+  NewNode,
+  JoinToken,
+  ChangeEvent,
+  Page,
+  Selector as DataStoreSelector,
+} from './plugin/datastore/datastore.js';
+export { CAJournalStore, createPersistentCAManager, journalKeys } from './ca/persistence.js';
+export type { CAJournalDataStore, CAJournalStoreConfig, JournalKeys } from './ca/persistence.js';

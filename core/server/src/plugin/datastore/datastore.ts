@@ -1,0 +1,136 @@
+/**
+ * The DataStore as the server core needs it first (STYLE §8: the consumer
+ * declares the narrow interface): the CA journal, the bundles, registration
+ * entries, attested nodes, join tokens and change events. Core types only:
+ * camelCase, Unix seconds, DER as Uint8Array, bare trust domain names.
+ * `v1.ts` adapts it over the DataStore plugin service.
+ */
+import type { Bundle } from '@spire-ts/common';
+
+/** A stored CA journal (opaque bytes keyed by the active authorities). */
+export interface CAJournalRecord {
+  /** > 0 once stored. */
+  id: number;
+  data: Uint8Array;
+  /** The active X.509 CA's subject key id, lowercase hex ('' before activation). */
+  activeX509AuthorityId: string;
+  /** The active JWT key's kid ('' before activation). */
+  activeJwtAuthorityId: string;
+  /** Unix seconds: the latest expiry of any authority in the journal; 0 = unknown. */
+  expiresAt: number;
+}
+
+/** `id` 0 (or absent) creates a journal; otherwise replaces that one. */
+export type CAJournalInput = Omit<CAJournalRecord, 'id'> & { id?: number };
+
+export interface Selector {
+  type: string;
+  value: string;
+}
+
+export interface RegistrationEntry {
+  id: string;
+  spiffeId: string;
+  parentId: string;
+  selectors: Selector[];
+  /** Seconds; 0 = the server default. */
+  x509SvidTtl: number;
+  jwtSvidTtl: number;
+  federatesWith: string[];
+  admin: boolean;
+  downstream: boolean;
+  /** Unix seconds; 0 = never. */
+  expiresAt: number;
+  dnsNames: string[];
+  revisionNumber: number;
+  storeSvid: boolean;
+  hint: string;
+  /** Unix seconds. */
+  createdAt: number;
+}
+
+/** What a caller gives to create an entry (the store fills in the rest). */
+export type NewEntry = Pick<RegistrationEntry, 'spiffeId' | 'parentId' | 'selectors'> &
+  Partial<Omit<RegistrationEntry, 'spiffeId' | 'parentId' | 'selectors' | 'revisionNumber' | 'createdAt'>>;
+
+export interface AttestedNode {
+  spiffeId: string;
+  attestationDataType: string;
+  certSerialNumber: string;
+  /** Unix seconds. */
+  certNotAfter: number;
+  newCertSerialNumber: string;
+  newCertNotAfter: number;
+  canReattest: boolean;
+  agentVersion: string;
+  /** Read-only: no current certificate serial. */
+  banned: boolean;
+  /** Present when asked for (fetch with selectors, or given on create). */
+  selectors?: Selector[];
+}
+
+export type NewNode = Omit<AttestedNode, 'banned'>;
+
+export interface JoinToken {
+  token: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+export interface ChangeEvent {
+  eventId: number;
+  /** The entry id (entry events) or the agent SPIFFE ID (node events). */
+  subject: string;
+  /** Unix seconds. */
+  createdAt: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** '' ends the listing. */
+  nextPageToken: string;
+}
+
+/**
+ * The server's DataStore. Failures carry gRPC codes (NOT_FOUND,
+ * ALREADY_EXISTS, ABORTED for a revision conflict, …); fetches answer
+ * `undefined` when there is nothing.
+ */
+export interface DataStore {
+  // CA journal
+  setCAJournal(journal: CAJournalInput): Promise<CAJournalRecord>;
+  fetchLatestCAJournal(): Promise<CAJournalRecord | undefined>;
+  /** Deletes journals all of whose authorities expired before `allExpireBefore` (Unix seconds); returns how many. */
+  pruneCAJournals(allExpireBefore: number): Promise<number>;
+
+  // Bundles
+  fetchBundle(trustDomain: string): Promise<Bundle | undefined>;
+  /** Creates or replaces. */
+  setBundle(bundle: Bundle): Promise<Bundle>;
+  /** Adds the authorities the stored bundle lacks (creating it if needed). */
+  appendBundle(bundle: Bundle): Promise<Bundle>;
+
+  // Registration entries
+  createEntry(entry: NewEntry): Promise<RegistrationEntry>;
+  fetchEntry(id: string): Promise<RegistrationEntry | undefined>;
+  listEntries(page: { pageSize: number; pageToken?: string }): Promise<Page<RegistrationEntry>>;
+  /** Replaces every field; with `expectedRevision` and a different stored revision: ABORTED. */
+  updateEntry(entry: RegistrationEntry, opts?: { expectedRevision?: number }): Promise<RegistrationEntry>;
+  deleteEntry(id: string): Promise<RegistrationEntry>;
+
+  // Attested nodes
+  createNode(node: NewNode): Promise<AttestedNode>;
+  fetchNode(spiffeId: string, opts?: { selectors?: boolean }): Promise<AttestedNode | undefined>;
+  /** Replaces every field but the selectors. */
+  updateNode(node: Omit<AttestedNode, 'banned' | 'selectors'>): Promise<AttestedNode>;
+  deleteNode(spiffeId: string): Promise<AttestedNode>;
+
+  // Join tokens
+  createJoinToken(token: JoinToken): Promise<JoinToken>;
+  /** Fetches and deletes atomically; `undefined` when absent or already consumed. Expiry is the caller's check. */
+  consumeJoinToken(token: string): Promise<JoinToken | undefined>;
+
+  // Change events
+  listEntryEvents(afterId: number, limit?: number): Promise<ChangeEvent[]>;
+  listNodeEvents(afterId: number, limit?: number): Promise<ChangeEvent[]>;
+}
