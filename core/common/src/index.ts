@@ -163,3 +163,24 @@ export type {
   X509CaParams,
   X509SvidValidation,
 } from './x509/index.js';
+export { PositionIndex } from './config/positions.js';
+export type { KeyPlace } from './config/positions.js';
+export { parseGoFlags, parseGoInt, goFlagsUsage, didYouMean, editDistance } from './config/flags.js';
+export type { GoFlagSpec, GoFlagsResult } from './config/flags.js';
+export {
+  checkTrustDomain,
+  checkSpiffeId,
+  checkLogLevel,
+  checkLogFormat,
+  checkKeyType,
+  checkCidr,
+  checkHttpsUrl,
+  parseLogLevel,
+  parseLogFormat,
+  parseKeyType,
+  KEY_TYPES,
+  MAX_TRUST_DOMAIN_LENGTH,
+} from './config/values.js';
+export type { KeyType } from './config/values.js';
+export { healthChecksSchema, telemetrySchema, FEATURE_FLAGS } from './config/blocks.js';
+export type { HealthChecksConfig } from './config/blocks.js';

@@ -8,20 +8,18 @@
  * @module
  */
 
-import { pluginsSchema } from '@spire-ts/common';
+import { FEATURE_FLAGS, healthChecksSchema, pluginsSchema, telemetrySchema } from '@spire-ts/common';
 import { s } from '@spire-ts/plugin-sdk';
 import type { Infer } from '@spire-ts/plugin-sdk';
 import { checkCidr, checkHttpsUrl, checkKeyType, checkLogFormat, checkLogLevel, checkSpiffeId, checkTrustDomain } from './values.js';
 
-/** Developer feature flags SPIRE knows (`experimental.feature_flags`). */
-export const FEATURE_FLAGS = ['i_am_a_test_flag', 'wit-svid'] as const;
+export { FEATURE_FLAGS } from '@spire-ts/common';
 
 /** Profiles SPIRE can dump (`profiling_names`). */
 export const PROFILING_NAMES = ['goroutine', 'threadcreate', 'heap', 'block', 'mutex', 'trace', 'cpu'] as const;
 
 const positive = (ms: number): string | undefined => (ms > 0 ? undefined : 'must be greater than zero');
 const nonNegative = (ms: number): string | undefined => (ms >= 0 ? undefined : 'must not be negative');
-const absolutePath = (p: string): string | undefined => (p.startsWith('/') ? undefined : `must start with "/" (got ${JSON.stringify(p)})`);
 
 const featureFlag = s.string({
   check: (f) => ((FEATURE_FLAGS as readonly string[]).includes(f) ? undefined : `unknown feature flag ${JSON.stringify(f)} (known: ${FEATURE_FLAGS.join(', ')})`),
@@ -137,45 +135,7 @@ export const serverSchema = s.object({
   trust_domain: s.string({ check: checkTrustDomain }),
 });
 
-/** `health_checks { ... }` (no flags, so its defaults apply here). */
-export const healthChecksSchema = s.object(
-  {
-    listener_enabled: s.bool({ default: false }),
-    bind_address: s.string({ default: 'localhost' }),
-    bind_port: s.int({ min: 0, max: 65535, default: 80 }),
-    live_path: s.string({ default: '/live', check: absolutePath }),
-    ready_path: s.string({ default: '/ready', check: absolutePath }),
-  },
-  { fillDefaults: true },
-);
-
-const addressList = s.list(s.object({ address: s.string({ required: true, nonEmpty: true }) }));
-
-/** `telemetry { ... }`: accepted and checked, but metrics are not implemented yet. */
-export const telemetrySchema = s.object({
-  Prometheus: s.object({
-    host: s.string(),
-    port: s.int({ min: 0, max: 65535 }),
-    tls: s.object({
-      cert_file: s.string(),
-      key_file: s.string(),
-      client_ca_file: s.string(),
-      use_spire_svid: s.bool(),
-      authorized_spiffe_ids: s.list(s.string({ check: checkSpiffeId })),
-    }),
-  }),
-  DogStatsd: addressList,
-  Statsd: addressList,
-  M3: s.list(s.object({ address: s.string({ required: true, nonEmpty: true }), env: s.string() })),
-  InMem: s.object({}),
-  MetricPrefix: s.string(),
-  EnableTrustDomainLabel: s.bool(),
-  EnableHostnameLabel: s.bool(),
-  AllowedPrefixes: s.list(s.string()),
-  BlockedPrefixes: s.list(s.string()),
-  AllowedLabels: s.list(s.string()),
-  BlockedLabels: s.list(s.string()),
-});
+export { healthChecksSchema, telemetrySchema } from '@spire-ts/common';
 
 /** A whole spire-server configuration file. */
 export const serverFileSchema = s.object({

@@ -1,0 +1,111 @@
+// The built `spire-agent` binary, run as a user would.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NOT_BUILT_YET } from '@spire-ts/agent';
+
+const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function workdir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'spire-agent-cli-'));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+function spire(cwd: string, args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function conf(opts: { km?: string; extra?: string } = {}): string {
+  return `agent {
+  server_address = "127.0.0.1"
+  server_port = 8081
+  trust_domain = "example.org"
+  trust_bundle_path = "./bundle.pem"
+  data_dir = "./data"
+${opts.extra ?? ''}
+}
+plugins {
+${opts.km ?? '  KeyManager "memory" {\n    plugin_data {}\n  }'}
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`;
+}
+
+describe('spire-agent validate', () => {
+  it('accepts KeyManager memory + WorkloadAttestor unix + the built-in NodeAttestor join_token (exit 0)', () => {
+    const r = spire(workdir({ 'agent.conf': conf() }), ['validate', '-config', 'agent.conf']);
+    expect(r).toEqual({ code: 0, stdout: 'SPIRE agent configuration file is valid.\n', stderr: '' });
+  });
+
+  it("prints a plugin's note about its plugin_data (exit 1)", () => {
+    const r = spire(workdir({ 'agent.conf': conf({ km: '  KeyManager "memory" {\n    plugin_data { x = 1 }\n  }' }) }), ['validate', '-config', 'agent.conf']);
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'SPIRE agent configuration file is invalid.\nValidation errors:\n\tKeyManager "memory":\n\t\tplugin_data:1:1: unknown key "x"\n',
+    });
+  });
+
+  it('prints configuration errors with file:line:col (exit 1)', () => {
+    const unknown = spire(workdir({ 'agent.conf': conf({ extra: '  sockt_path = "/x"' }) }), ['validate', '-config', 'agent.conf']);
+    expect(unknown).toEqual({ code: 1, stdout: '', stderr: 'SPIRE agent configuration file is invalid:\nagent.conf:7:3: unknown key "sockt_path" in agent (did you mean "socket_path"?)\n' });
+    const rule = spire(workdir({ 'agent.conf': conf({ extra: '  insecure_bootstrap = true' }) }), ['validate', '-config', 'agent.conf']);
+    expect(rule).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'SPIRE agent configuration file is invalid:\nagent.conf:5:23: trust_bundle_path cannot be used with insecure_bootstrap: set only one way to get the bootstrap trust bundle\n',
+    });
+  });
+
+  it('rejects plugin_data on the built-in join_token attestor (exit 1)', () => {
+    const text = conf().replace('NodeAttestor "join_token" {\n    plugin_data {}', 'NodeAttestor "join_token" {\n    plugin_data { token = "x" }');
+    const r = spire(workdir({ 'agent.conf': text }), ['validate', '-config', 'agent.conf']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('\tNodeAttestor "join_token":\n\t\tplugin_data: the built-in join_token node attestor takes no configuration');
+  });
+
+  it('refuses an unknown flag with the usage (exit 1)', () => {
+    const r = spire(workdir({}), ['validate', '-confg', 'agent.conf']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe('flag provided but not defined: -confg (did you mean -config?)');
+    expect(r.stderr).toContain('Usage of validate:\n');
+  });
+});
+
+describe('spire-agent run', () => {
+  it('loads the configuration and plugins, then says the agent is not built yet and exits 1', () => {
+    const r = spire(workdir({ 'agent.conf': conf() }), ['run', '-config', 'agent.conf', '-logLevel', 'DEBUG']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Starting spire-agent');
+    expect(r.stderr).toContain('Plugins stopped');
+    expect(r.stderr).toContain(NOT_BUILT_YET);
+  });
+
+  it('lets flags override the file', () => {
+    const r = spire(workdir({ 'agent.conf': conf() }), ['run', '-config', 'agent.conf', '-insecureBootstrap']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('agent.conf:5:23: trust_bundle_path cannot be used with insecure_bootstrap (-insecureBootstrap)');
+  });
+});
+
+describe('spire-agent', () => {
+  it('lists its commands without one (exit 127)', () => {
+    const r = spire(workdir({}), []);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain('Usage: spire-agent [--version] [--help] <command> [<args>]');
+    expect(r.stderr).toContain('Validates a SPIRE agent configuration file');
+  });
+});
