@@ -184,3 +184,13 @@ export {
 export type { KeyType } from './config/values.js';
 export { healthChecksSchema, telemetrySchema, FEATURE_FLAGS } from './config/blocks.js';
 export type { HealthChecksConfig } from './config/blocks.js';
+export { expandConfigEnv, parseSideFile } from './config/file.js';
+export type { ParseFileOptions, SideFileResult } from './config/file.js';
+export { byPosition, loadSideConfig } from './config/load.js';
+export type { LoadIO, SideLoadResult, SideLoadStages } from './config/load.js';
+export { sideCli, EXIT_NO_COMMAND } from './config/cli.js';
+export type { CliIO, SideCli, SideCliSpec, SideRuntimeConfig, SidePluginValidation } from './config/cli.js';
+export { ConfigFindings, isSet } from './config/findings.js';
+export type { ConfigValidation } from './config/findings.js';
+export { mergeBlock } from './config/merge.js';
+export type { ConfigOrigin, MergedBlock, MergedSideConfig } from './config/merge.js';

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { mergeBlock } from '@spire-ts/common';
+import type { ConfigOrigin, MergedSideConfig } from '@spire-ts/common';
 import type { FlagValues } from './flags.js';
 import type { AgentFileConfig, FileConfig } from './schema.js';
 
@@ -62,7 +64,7 @@ export const FLAG_KEYS = {
 } as const satisfies Partial<Record<keyof FlagValues, keyof AgentFileConfig>>;
 
 /** Where a merged agent value came from. */
-export type Origin = { readonly kind: 'flag'; readonly flag: string } | { readonly kind: 'file' } | { readonly kind: 'default' };
+export type Origin = ConfigOrigin;
 
 /**
  * The merged configuration: the agent block with flags and defaults applied,
@@ -75,17 +77,8 @@ export type Origin = { readonly kind: 'flag'; readonly flag: string } | { readon
  * m.origins.server_port;   // { kind: 'flag', flag: '-serverPort' }
  * ```
  */
-export interface MergedConfig {
-  readonly configPath: string;
+export interface MergedConfig extends MergedSideConfig<FileConfig, keyof AgentFileConfig> {
   readonly agent: MergedAgent;
-  readonly plugins: FileConfig['plugins'];
-  readonly telemetry: FileConfig['telemetry'];
-  readonly healthChecks: FileConfig['health_checks'];
-  readonly origins: Readonly<Partial<Record<keyof AgentFileConfig, Origin>>>;
-}
-
-function isSet(v: unknown): boolean {
-  return v !== undefined && v !== '' && v !== 0 && v !== false;
 }
 
 /** Go's time.ParseDuration for a flag value that the flag parser already checked. */
@@ -107,30 +100,10 @@ function flagDuration(text: string): number {
  * ```
  */
 export function mergeConfig(file: FileConfig, flags: FlagValues, configPath: string): MergedConfig {
-  const out: Record<string, unknown> = {};
-  const origins: Record<string, Origin> = {};
-  for (const [key, value] of Object.entries(file.agent ?? {})) {
-    if (value === undefined) continue;
-    out[key] = value;
-    if (isSet(value)) origins[key] = { kind: 'file' };
-  }
-  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
-    const raw = flags[flag as keyof FlagValues];
-    const value = flag === 'rebootstrapDelay' && typeof raw === 'string' && raw !== '' ? flagDuration(raw) : raw;
-    if (isSet(value)) {
-      out[key] = value;
-      origins[key] = { kind: 'flag', flag: `-${flag}` };
-    }
-  }
-  for (const [key, value] of Object.entries(AGENT_DEFAULTS)) {
-    if (!isSet(out[key])) {
-      out[key] = value;
-      origins[key] = { kind: 'default' };
-    }
-  }
+  const { values, origins } = mergeBlock(file.agent, flags, FLAG_KEYS, AGENT_DEFAULTS, (flag, raw) => (flag === 'rebootstrapDelay' && typeof raw === 'string' && raw !== '' ? flagDuration(raw) : raw));
   return {
     configPath,
-    agent: out as MergedAgent,
+    agent: values as MergedAgent,
     plugins: file.plugins,
     telemetry: file.telemetry,
     healthChecks: file.health_checks,

@@ -10,9 +10,10 @@
  * @module
  */
 
-import type { PositionIndex } from '@spire-ts/common';
+import { ConfigFindings, isSet } from '@spire-ts/common';
+import type { ConfigValidation, PositionIndex } from '@spire-ts/common';
 import { formatDuration } from '@spire-ts/plugin-sdk';
-import type { ConfigIssue, Pos } from '@spire-ts/plugin-sdk';
+import type { Pos } from '@spire-ts/plugin-sdk';
 import type { MergedConfig, MergedAgent } from './merge.js';
 import type { AgentFileConfig } from './schema.js';
 
@@ -30,29 +31,12 @@ export const JWT_CACHE_HIT_TIMEOUT_RANGE_MS = [5_000, 30_000] as const;
  * const { errors, warnings }: Validation = validateConfig(merged, index);
  * ```
  */
-export interface Validation {
-  readonly errors: readonly ConfigIssue[];
-  readonly warnings: readonly ConfigIssue[];
-}
+export type Validation = ConfigValidation;
 
 /** Options of {@link validateConfig}. */
 export interface ValidateOptions {
   /** The platform the agent runs on (default `process.platform`), for the named pipe keys. */
   readonly platform?: NodeJS.Platform;
-}
-
-class Findings {
-  readonly errors: ConfigIssue[] = [];
-  readonly warnings: ConfigIssue[] = [];
-
-  add(severity: 'error' | 'warning', path: string, pos: Pos | undefined, message: string): void {
-    const issue: ConfigIssue = { code: 'invalid', severity, path, message, ...(pos ? { pos } : {}) };
-    (severity === 'error' ? this.errors : this.warnings).push(issue);
-  }
-}
-
-function isSet(v: unknown): boolean {
-  return v !== undefined && v !== '' && v !== 0 && v !== false;
 }
 
 type Key = keyof AgentFileConfig;
@@ -69,7 +53,7 @@ type Key = keyof AgentFileConfig;
  * ```
  */
 export function validateConfig(merged: MergedConfig, index: PositionIndex, opts: ValidateOptions = {}): Validation {
-  const f = new Findings();
+  const f = new ConfigFindings();
   const a = merged.agent;
   const agentPos = index.key(['agent']) ?? index.root;
   /** Where a value was written (the agent block if a flag or default set it). */
@@ -109,7 +93,7 @@ export function validateConfig(merged: MergedConfig, index: PositionIndex, opts:
 }
 
 /** SPIRE's rules on where the bootstrap trust bundle comes from. */
-function checkTrustBundle(a: MergedAgent, at: (k: Key) => Pos, named: (k: Key) => string, agentPos: Pos, f: Findings): void {
+function checkTrustBundle(a: MergedAgent, at: (k: Key) => Pos, named: (k: Key) => string, agentPos: Pos, f: ConfigFindings): void {
   const insecure = a.insecure_bootstrap === true;
   const path = isSet(a.trust_bundle_path);
   const url = isSet(a.trust_bundle_url);
@@ -140,7 +124,7 @@ function checkTrustBundle(a: MergedAgent, at: (k: Key) => Pos, named: (k: Key) =
   if (url) checkTrustBundleUrl(a, at, named, f);
 }
 
-function checkTrustBundleUrl(a: MergedAgent, at: (k: Key) => Pos, named: (k: Key) => string, f: Findings): void {
+function checkTrustBundleUrl(a: MergedAgent, at: (k: Key) => Pos, named: (k: Key) => string, f: ConfigFindings): void {
   const text = a.trust_bundle_url ?? '';
   const err = (message: string): void => f.add('error', 'agent.trust_bundle_url', at('trust_bundle_url'), `${named('trust_bundle_url')}: ${message}`);
   let url: URL;
@@ -168,7 +152,7 @@ const PLUGIN_COUNTS: Readonly<Record<string, readonly [number, number, string]>>
   WorkloadAttestor: [1, 0, 'WorkloadAttestor "unix"'],
 };
 
-function checkPlugins(merged: MergedConfig, index: PositionIndex, f: Findings): void {
+function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindings): void {
   const plugins = merged.plugins;
   if (!plugins) {
     f.add('error', 'plugins', index.root, 'missing required key "plugins" (the agent needs a KeyManager, a NodeAttestor and a WorkloadAttestor plugin)');
@@ -195,7 +179,7 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: Findings): 
   }
 }
 
-function checkExperimental(a: MergedAgent, index: PositionIndex, f: Findings, platform: NodeJS.Platform): void {
+function checkExperimental(a: MergedAgent, index: PositionIndex, f: ConfigFindings, platform: NodeJS.Platform): void {
   const exp = a.experimental;
   if (!exp) return;
   const path = ['agent', 'experimental'];

@@ -6,8 +6,10 @@
  * @module
  */
 
+import { mergeBlock } from '@spire-ts/common';
+import type { ConfigOrigin, MergedSideConfig } from '@spire-ts/common';
 import type { FlagValues } from './flags.js';
-import type { FileConfig, HealthChecksConfig, ServerFileConfig } from './schema.js';
+import type { FileConfig, ServerFileConfig } from './schema.js';
 
 /** The default of `server.socket_path` (the admin API socket). */
 export const DEFAULT_SOCKET_PATH = '/tmp/spire-server/private/api.sock';
@@ -51,7 +53,7 @@ export const FLAG_KEYS = {
 } as const satisfies Partial<Record<keyof FlagValues, keyof ServerFileConfig>>;
 
 /** Where a merged server value came from. */
-export type Origin = { readonly kind: 'flag'; readonly flag: string } | { readonly kind: 'file' } | { readonly kind: 'default' };
+export type Origin = ConfigOrigin;
 
 /**
  * The merged configuration: the server block with flags and defaults
@@ -65,18 +67,8 @@ export type Origin = { readonly kind: 'flag'; readonly flag: string } | { readon
  * m.origins.trust_domain;        // { kind: 'flag', flag: '-trustDomain' }
  * ```
  */
-export interface MergedConfig {
-  readonly configPath: string;
+export interface MergedConfig extends MergedSideConfig<FileConfig, keyof ServerFileConfig> {
   readonly server: MergedServer;
-  readonly plugins: FileConfig['plugins'];
-  readonly telemetry: FileConfig['telemetry'];
-  readonly healthChecks: HealthChecksConfig;
-  /** Where each server value came from (absent keys: not set anywhere). */
-  readonly origins: Readonly<Partial<Record<keyof ServerFileConfig, Origin>>>;
-}
-
-function isSet(v: unknown): boolean {
-  return v !== undefined && v !== '' && v !== 0 && v !== false;
 }
 
 /**
@@ -90,33 +82,10 @@ function isSet(v: unknown): boolean {
  * ```
  */
 export function mergeConfig(file: FileConfig, flags: FlagValues, configPath: string): MergedConfig {
-  const fromFile: Record<string, unknown> = { ...file.server };
-  const out: Record<string, unknown> = {};
-  const origins: Record<string, Origin> = {};
-  for (const [key, value] of Object.entries(fromFile)) {
-    if (isSet(value)) {
-      out[key] = value;
-      origins[key] = { kind: 'file' };
-    } else if (value !== undefined) {
-      out[key] = value;
-    }
-  }
-  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
-    const value = flags[flag as keyof FlagValues];
-    if (isSet(value)) {
-      out[key] = value;
-      origins[key] = { kind: 'flag', flag: `-${flag}` };
-    }
-  }
-  for (const [key, value] of Object.entries(SERVER_DEFAULTS)) {
-    if (!isSet(out[key])) {
-      out[key] = value;
-      origins[key] = { kind: 'default' };
-    }
-  }
+  const { values, origins } = mergeBlock(file.server, flags, FLAG_KEYS, SERVER_DEFAULTS);
   return {
     configPath,
-    server: out as MergedServer,
+    server: values as MergedServer,
     plugins: file.plugins,
     telemetry: file.telemetry,
     healthChecks: file.health_checks,

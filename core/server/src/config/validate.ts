@@ -7,9 +7,11 @@
  * @module
  */
 
+import { ConfigFindings, isSet } from '@spire-ts/common';
+import type { ConfigValidation } from '@spire-ts/common';
 import { isIP } from 'node:net';
 import { formatDuration } from '@spire-ts/plugin-sdk';
-import type { ConfigIssue, Pos } from '@spire-ts/plugin-sdk';
+import type { Pos } from '@spire-ts/plugin-sdk';
 import type { MergedConfig, MergedServer } from './merge.js';
 import type { PositionIndex } from './positions.js';
 import type { ServerFileConfig } from './schema.js';
@@ -47,29 +49,12 @@ export function shortDuration(ms: number): string {
  * const { errors, warnings }: Validation = validateConfig(merged, index);
  * ```
  */
-export interface Validation {
-  readonly errors: readonly ConfigIssue[];
-  readonly warnings: readonly ConfigIssue[];
-}
+export type Validation = ConfigValidation;
 
 /** Options of {@link validateConfig}. */
 export interface ValidateOptions {
   /** The platform the server runs on (default `process.platform`), for `named_pipe_name`. */
   readonly platform?: NodeJS.Platform;
-}
-
-class Findings {
-  readonly errors: ConfigIssue[] = [];
-  readonly warnings: ConfigIssue[] = [];
-
-  add(severity: 'error' | 'warning', path: string, pos: Pos | undefined, message: string): void {
-    const issue: ConfigIssue = { code: 'invalid', severity, path, message, ...(pos ? { pos } : {}) };
-    (severity === 'error' ? this.errors : this.warnings).push(issue);
-  }
-}
-
-function isSet(v: unknown): boolean {
-  return v !== undefined && v !== '' && v !== 0 && v !== false;
 }
 
 /**
@@ -87,7 +72,7 @@ function isSet(v: unknown): boolean {
  * ```
  */
 export function validateConfig(merged: MergedConfig, index: PositionIndex, opts: ValidateOptions = {}): Validation {
-  const f = new Findings();
+  const f = new ConfigFindings();
   const srv = merged.server;
 
   /** Where a server value was written in the file (undefined when a flag or a default set it). */
@@ -123,7 +108,7 @@ const PLUGIN_COUNTS: Readonly<Record<string, readonly [number, number, string]>>
   UpstreamAuthority: [0, 1, ''],
 };
 
-function checkPlugins(merged: MergedConfig, index: PositionIndex, f: Findings): void {
+function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindings): void {
   const plugins = merged.plugins;
   if (!plugins) {
     f.add('error', 'plugins', index.root, 'missing required key "plugins" (the server needs a DataStore and a KeyManager plugin)');
@@ -155,7 +140,7 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: Findings): 
 const MIN_REFRESH_HINT_MS = 60_000;
 const HIGH_REFRESH_HINT_MS = 24 * 3_600_000;
 
-function checkFederation(srv: MergedServer, index: PositionIndex, f: Findings): void {
+function checkFederation(srv: MergedServer, index: PositionIndex, f: ConfigFindings): void {
   const fed = srv.federation;
   if (!fed) return;
   const bePath = ['server', 'federation', 'bundle_endpoint'];
@@ -185,7 +170,7 @@ function checkFederation(srv: MergedServer, index: PositionIndex, f: Findings): 
   }
 }
 
-function checkExperimental(srv: MergedServer, index: PositionIndex, f: Findings, platform: NodeJS.Platform): void {
+function checkExperimental(srv: MergedServer, index: PositionIndex, f: ConfigFindings, platform: NodeJS.Platform): void {
   const exp = srv.experimental;
   if (!exp) return;
   const path = ['server', 'experimental'];
@@ -206,7 +191,7 @@ function checkExperimental(srv: MergedServer, index: PositionIndex, f: Findings,
 type Place = (key: keyof ServerFileConfig) => Pos | undefined;
 
 /** SPIRE's TTL warnings: an SVID TTL the ca_ttl cannot honour across CA rotations is cut short. */
-function checkTtls(srv: MergedServer, place: Place, f: Findings): void {
+function checkTtls(srv: MergedServer, place: Place, f: ConfigFindings): void {
   const caTtl = srv.ca_ttl;
   const checks: [keyof ServerFileConfig, number][] = [
     ['default_x509_svid_ttl', srv.default_x509_svid_ttl],

@@ -1,0 +1,259 @@
+/**
+ * The `run` and `validate` command plumbing shared by spire-agent and
+ * spire-server: SPIRE's flags, output and exit codes, parameterised by the
+ * side. The process (output streams, files, environment) is passed in, so
+ * tests can run commands in-process too.
+ *
+ * @module
+ */
+
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeIssues, formatPos } from '@spire-ts/plugin-sdk';
+import type { ConfigIssue, EnvSource, PluginSide } from '@spire-ts/plugin-sdk';
+import { createCoreLogger, nullLogger } from '../log/logger.js';
+import type { LogFields, LogFormat, LogLevel, Logger } from '../log/logger.js';
+import { Catalog } from '../plugin/catalog.js';
+import type { PluginDeclaration } from '../plugin/catalog.js';
+import type { GoFlagsResult } from './flags.js';
+import { byPosition } from './load.js';
+import type { LoadIO, SideLoadResult } from './load.js';
+
+/**
+ * What the CLI may touch.
+ *
+ * @example
+ * ```ts
+ * const io: CliIO = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), readFile, cwd: '/tmp', env: {} };
+ * ```
+ */
+export interface CliIO {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly readFile: (path: string) => string;
+  readonly cwd: string;
+  readonly env?: EnvSource;
+  readonly version?: string;
+}
+
+/** Exit code for a missing or unknown command (as SPIRE's CLI library returns). */
+export const EXIT_NO_COMMAND = 127;
+
+/**
+ * The part of a side's runtime configuration the commands use.
+ *
+ * @example
+ * ```ts
+ * const c: SideRuntimeConfig = { trustDomain: 'example.org', plugins: [], log: { level: 'INFO', format: 'text', file: undefined } };
+ * ```
+ */
+export interface SideRuntimeConfig {
+  readonly trustDomain: string;
+  readonly plugins: readonly PluginDeclaration[];
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined };
+}
+
+/**
+ * What `validate` reports for one plugin.
+ *
+ * @example
+ * ```ts
+ * const v: SidePluginValidation = { id: 'KeyManager "memory"', notes: [] };
+ * ```
+ */
+export interface SidePluginValidation {
+  readonly id: string;
+  readonly notes: readonly string[];
+}
+
+/**
+ * How one side's command line differs from the other's.
+ *
+ * @example
+ * ```ts
+ * const cli = sideCli({ side: 'agent', noun: 'agent', ... });
+ * ```
+ */
+export interface SideCliSpec<Flags, Config extends SideRuntimeConfig> {
+  readonly side: PluginSide;
+  /** What `run` reports once the configuration and plugins are up. */
+  readonly notBuiltYet: string;
+  readonly parseFlags: (args: readonly string[]) => GoFlagsResult<Flags>;
+  readonly flagsUsage: (command: string) => string;
+  readonly loadConfig: (flags: Flags, io: LoadIO) => SideLoadResult<Config>;
+  readonly validatePlugins: (
+    decls: Config['plugins'],
+    opts: { readonly trustDomain: string; readonly log: Logger },
+  ) => Promise<readonly SidePluginValidation[]>;
+  /** The fields of the "Starting spire-<side>" log line. */
+  readonly startFields: (config: Config) => LogFields;
+  /** The plugins `run` launches (default: all). */
+  readonly launched?: (config: Config) => readonly PluginDeclaration[];
+}
+
+/**
+ * One side's commands.
+ *
+ * @example
+ * ```ts
+ * const code = await cli.main(['validate'], io);
+ * ```
+ */
+export interface SideCli {
+  readonly main: (args: readonly string[], io: CliIO) => Promise<number>;
+  readonly runCommand: (args: readonly string[], io: CliIO) => Promise<number>;
+  readonly validateCommand: (args: readonly string[], io: CliIO) => Promise<number>;
+}
+
+interface Command {
+  readonly synopsis: string;
+  readonly run: (args: readonly string[], io: CliIO) => Promise<number>;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Builds `spire-<side>`'s `main`, `run` and `validate`.
+ *
+ * @example
+ * ```ts
+ * export const { main, runCommand, validateCommand } = sideCli(spec);
+ * ```
+ */
+export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSpec<Flags, Config>): SideCli {
+  const bin = `spire-${spec.side}`;
+  const title = `SPIRE ${spec.side} configuration file`;
+
+  /** Parses flags, or prints the help or the error and gives the exit code. */
+  function flagsOrExit(command: string, args: readonly string[], io: CliIO): { flags: Flags } | { code: number } {
+    const r = spec.parseFlags(args);
+    if (r.kind === 'help') {
+      io.stderr(spec.flagsUsage(command));
+      return { code: 0 };
+    }
+    if (r.kind === 'error') {
+      io.stderr(`${r.message}\n${spec.flagsUsage(command)}`);
+      return { code: 1 };
+    }
+    return { flags: r.flags };
+  }
+
+  function load(flags: Flags, io: CliIO): SideLoadResult<Config> {
+    return spec.loadConfig(flags, { readFile: io.readFile, cwd: io.cwd, ...(io.env ? { env: io.env } : {}) });
+  }
+
+  function allIssues(r: SideLoadResult<Config>): ConfigIssue[] {
+    return (r.ok ? [...r.warnings] : [...r.errors, ...r.warnings]).sort(byPosition);
+  }
+
+  async function validateCommand(args: readonly string[], io: CliIO): Promise<number> {
+    const f = flagsOrExit('validate', args, io);
+    if ('code' in f) return f.code;
+    const loaded = load(f.flags, io);
+    if (!loaded.ok) {
+      io.stderr(`${title} is invalid:\n${describeIssues(allIssues(loaded))}\n`);
+      return 1;
+    }
+    if (loaded.warnings.length) io.stderr(`${describeIssues(loaded.warnings)}\n`);
+    let results;
+    try {
+      results = await spec.validatePlugins(loaded.config.plugins, { trustDomain: loaded.config.trustDomain, log: nullLogger });
+    } catch (err) {
+      io.stderr(`Could not validate configuration file: ${errorText(err)}\n`);
+      return 1;
+    }
+    const invalid = results.filter((r) => r.notes.length > 0);
+    if (invalid.length) {
+      let out = `${title} is invalid.\nValidation errors:\n`;
+      for (const r of invalid) out += `\t${r.id}:\n${r.notes.map((n) => `\t\t${n}\n`).join('')}`;
+      io.stderr(out);
+      return 1;
+    }
+    io.stdout(`${title} is valid.\n`);
+    return 0;
+  }
+
+  function sideLogger(config: Config, io: CliIO): Logger {
+    const file = config.log.file;
+    let write = (line: string): void => io.stderr(line);
+    if (file) {
+      mkdirSync(dirname(file), { recursive: true });
+      appendFileSync(file, '', { mode: 0o640 });
+      write = (line) => appendFileSync(file, line);
+    }
+    return createCoreLogger({ level: config.log.level, format: config.log.format, write });
+  }
+
+  async function runCommand(args: readonly string[], io: CliIO): Promise<number> {
+    const f = flagsOrExit('run', args, io);
+    if ('code' in f) return f.code;
+    const loaded = load(f.flags, io);
+    if (!loaded.ok) {
+      io.stderr(`${describeIssues(allIssues(loaded))}\n`);
+      return 1;
+    }
+    const config = loaded.config;
+    let log: Logger;
+    try {
+      log = sideLogger(config, io);
+    } catch (err) {
+      io.stderr(`could not open log file ${JSON.stringify(config.log.file)}: ${errorText(err)}\n`);
+      return 1;
+    }
+    /** Errors also reach the terminal when logs go to a file. */
+    const fail = (msg: string, fields?: Record<string, unknown>): number => {
+      log.error(msg, fields);
+      if (config.log.file) io.stderr(`${bin}: ${msg}${fields?.error ? `: ${String(fields.error)}` : ''}\n`);
+      return 1;
+    };
+    for (const w of loaded.warnings) log.warn(w.message, w.pos ? { config: formatPos(w.pos) } : undefined);
+    log.info(`Starting ${bin}`, spec.startFields(config));
+    const launched = spec.launched ? spec.launched(config) : config.plugins;
+    let catalog: Catalog;
+    try {
+      catalog = await Catalog.load([...launched], { side: spec.side, trustDomain: config.trustDomain, log });
+    } catch (err) {
+      return fail('Failed to load plugins', { error: errorText(err) });
+    }
+    await catalog.close();
+    log.info('Plugins stopped');
+    return fail(spec.notBuiltYet);
+  }
+
+  const commands: Readonly<Record<string, Command>> = {
+    run: { synopsis: `Runs the ${spec.side}`, run: runCommand },
+    validate: { synopsis: `Validates a ${title}`, run: validateCommand },
+  };
+
+  function topUsage(): string {
+    const width = Math.max(...Object.keys(commands).map((c) => c.length)) + 4;
+    const lines = Object.entries(commands).map(([name, c]) => `    ${name.padEnd(width)}${c.synopsis}`);
+    return `Usage: ${bin} [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n${lines.join('\n')}\n`;
+  }
+
+  async function main(args: readonly string[], io: CliIO): Promise<number> {
+    const [name, ...rest] = args;
+    if (name === undefined) {
+      io.stderr(topUsage());
+      return EXIT_NO_COMMAND;
+    }
+    if (name === '-h' || name === '-help' || name === '--help') {
+      io.stderr(topUsage());
+      return 0;
+    }
+    if (name === '-v' || name === '-version' || name === '--version') {
+      io.stdout(`${io.version ?? 'unknown'}\n`);
+      return 0;
+    }
+    const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    if (!command) {
+      io.stderr(`${bin}: unknown command ${JSON.stringify(name)}\n\n${topUsage()}`);
+      return EXIT_NO_COMMAND;
+    }
+    return command.run(rest, io);
+  }
+
+  return { main, runCommand, validateCommand };
+}
