@@ -7,7 +7,7 @@
  * @module
  */
 
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeIssues, formatPos } from '@spire-ts/plugin-sdk';
 import type { ConfigIssue, EnvSource, PluginSide } from '@spire-ts/plugin-sdk';
@@ -256,4 +256,30 @@ export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSp
   }
 
   return { main, runCommand, validateCommand };
+}
+
+/**
+ * Runs a side's `main` as the process: real stdio, files, cwd and
+ * environment, the version from the package.json at `packageJsonUrl`, and
+ * the exit code. The `spire-server` and `spire-agent` bins are this call.
+ */
+export async function runProcessCli(
+  main: (args: string[], io: CliIO) => Promise<number>,
+  packageJsonUrl: URL,
+): Promise<never> {
+  let version: string | undefined;
+  try {
+    version = (JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version?: string }).version;
+  } catch {
+    version = undefined;
+  }
+  const code = await main(process.argv.slice(2), {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    readFile: (path) => readFileSync(path, 'utf8'),
+    cwd: process.cwd(),
+    env: process.env,
+    ...(version ? { version } : {}),
+  });
+  process.exit(code);
 }

@@ -1,5 +1,6 @@
-import { PluginHostError, describe, parseCertificate, type Bundle, type ManagedPlugin } from '@spire-ts/common';
-import { Status, isServiceError } from '@spire-ts/plugin-sdk';
+import { parseCertificate, type Bundle, type ManagedPlugin, type PluginHostError } from '@spire-ts/common';
+import { Status } from '@spire-ts/plugin-sdk';
+import { FacadeErrors } from '../facade.js';
 import type { datastoreV1 as v1 } from '@spire-ts/proto';
 import type {
   AttestedNode, CAJournalInput, CAJournalRecord, ChangeEvent, DataStore, JoinToken, NewEntry, NewNode, Page, RegistrationEntry, Selector,
@@ -26,16 +27,18 @@ const ALL_NODE_FIELDS: v1.NodeMask = {
  * gRPC code. The only file that touches the generated DataStore types.
  */
 export class DataStoreV1 implements DataStore {
-  constructor(private readonly plugin: ManagedPlugin<Service>) {}
+  constructor(private readonly plugin: ManagedPlugin<Service>) {
+    this.errors = new FacadeErrors(plugin.label);
+  }
+
+  private readonly errors: FacadeErrors;
 
   private fail(code: Status, msg: string, cause?: unknown): PluginHostError {
-    return new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.plugin.label}: ${msg}`, { cause, grpcCode: code });
+    return this.errors.fail(code, msg, cause);
   }
 
   private wrap(err: unknown, what: string): PluginHostError {
-    if (err instanceof PluginHostError) return err;
-    const code = isServiceError(err) ? (err.code as Status) : Status.INTERNAL;
-    return this.fail(code, `${what}: ${describe(err)}`, err);
+    return this.errors.wrap(err, what);
   }
 
   private async call<R>(what: string, fn: () => Promise<R>): Promise<R> {

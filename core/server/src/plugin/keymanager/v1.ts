@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
-import { PluginHostError, describe, type ManagedPlugin } from '@spire-ts/common';
+import type { ManagedPlugin, PluginHostError } from '@spire-ts/common';
 import { Status, isServiceError } from '@spire-ts/plugin-sdk';
+import { FacadeErrors } from '../facade.js';
 import type { Key, KeyManager, KeyType, SignOptions } from './keymanager.js';
 
 type Service = 'spire.plugin.server.keymanager.v1.KeyManager';
@@ -21,16 +22,18 @@ const KEY_TYPES: readonly string[] = ['EC_P256', 'EC_P384', 'RSA_2048', 'RSA_409
  * Errors are prefixed `keymanager(<name>): ` once, keeping their gRPC code.
  */
 export class KeyManagerV1 implements KeyManager {
-  constructor(private readonly plugin: ManagedPlugin<Service>) {}
+  constructor(private readonly plugin: ManagedPlugin<Service>) {
+    this.errors = new FacadeErrors(plugin.label);
+  }
+
+  private readonly errors: FacadeErrors;
 
   private fail(code: Status, msg: string, cause?: unknown): PluginHostError {
-    return new PluginHostError('ERR_PLUGIN_UNAVAILABLE', `${this.plugin.label}: ${msg}`, { cause, grpcCode: code });
+    return this.errors.fail(code, msg, cause);
   }
 
   private wrap(err: unknown, what: string): PluginHostError {
-    if (err instanceof PluginHostError) return err;
-    const code = isServiceError(err) ? (err.code as Status) : Status.INTERNAL;
-    return this.fail(code, `${what}: ${describe(err)}`, err);
+    return this.errors.wrap(err, what);
   }
 
   private toKey(requestedId: string, pk: PublicKeyMessage | null | undefined): Key {
