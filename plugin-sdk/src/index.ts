@@ -23,7 +23,7 @@ export type { PluginType, PluginSide } from './plugin-types.js';
 export { toGrpcHandlers, addService } from './handlers.js';
 export type { ServiceImpl, ServiceRegistrar } from './handlers.js';
 export { LeanGrpcServer } from './transport/server.js';
-export type { ServerMethod } from './transport/server.js';
+export type { ServerMethod, ServerCall as LeanServerCall } from './transport/server.js';
 export { serve, startPluginServer } from './serve.js';
 export type { ServeOptions, PluginDefinition, PluginServer, ConfigureInput, ConfigHandler } from './serve.js';
 export { HostServices } from './broker.js';

@@ -40,7 +40,7 @@ interface Trailers {
  * with err's status; `cancelled` and the 'cancelled' event report the
  * client going away or the deadline passing.
  */
-class ServerCall extends Duplex {
+export class ServerCall extends Duplex {
   request: unknown = undefined;
   readonly metadata: grpc.Metadata;
   cancelled = false;
@@ -73,8 +73,20 @@ class ServerCall extends Duplex {
     this.on('error', (err: unknown) => this.sendStatus(toServiceError(err)));
   }
 
+  /** `ipv4:1.2.3.4:5`, `ipv6:[::1]:5` for TCP connections, `unix:` for Unix sockets (grpc-js's shapes). */
   getPeer(): string {
-    return 'unix:';
+    const socket = this.stream.session?.socket;
+    const addr = socket?.remoteAddress;
+    if (!addr) return 'unix:';
+    return addr.includes(':') ? `ipv6:[${addr}]:${socket.remotePort ?? 0}` : `ipv4:${addr}:${socket.remotePort ?? 0}`;
+  }
+
+  /**
+   * The connection the call arrived on (a `tls.TLSSocket` on a secure server),
+   * for servers that authenticate callers by their transport; undefined once closed.
+   */
+  get connection(): http2.ServerHttp2Session['socket'] | undefined {
+    return this.stream.session?.socket;
   }
 
   getDeadline(): Date | number {
@@ -199,13 +211,33 @@ export class LeanGrpcServer {
 
   constructor(private readonly opts: { maxMessageBytes?: number } = {}) {
     this.server = http2.createServer({ settings: { initialWindowSize: MAX_WINDOW, enablePush: false } });
-    this.server.on('session', (session: http2.ServerHttp2Session) => {
+    this.attach(this.server);
+  }
+
+  /**
+   * Serves this server's methods on another HTTP/2 server too (e.g. a
+   * `http2.createSecureServer` for gRPC over TLS); its lifecycle stays the caller's.
+   */
+  attach(server: http2.Http2Server | http2.Http2SecureServer): void {
+    server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => undefined);
       session.setLocalWindowSize(MAX_WINDOW);
     });
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
+  }
+
+  /** Closes (gracefully) every session of every attached server, dropping them after `graceMs`. */
+  async closeSessions(graceMs = 1000): Promise<void> {
+    const open = [...this.sessions];
+    if (open.length === 0) return;
+    const done = Promise.all(open.map((s) => new Promise<void>((r) => (s.closed ? r() : (s.once('close', () => r()), s.close())))));
+    const timer = setTimeout(() => {
+      for (const s of open) s.destroy();
+    }, graceMs);
+    await done;
+    clearTimeout(timer);
   }
 
   /** Registers handlers (grpc-js style) for a service definition; missing methods answer UNIMPLEMENTED. */
