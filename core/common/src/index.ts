@@ -4,6 +4,8 @@
  */
 export { createCoreLogger, nullLogger, memoryLogger, isLogLevel } from './log/logger.js';
 export type { Logger, LogFields, LogLevel, LogFormat } from './log/logger.js';
+export { startHealthListener } from './health/http.js';
+export type { HealthState, HealthListenerOptions, HealthListener } from './health/http.js';
 export { parseHandshake, HandshakeError } from './plugin/handshake.js';
 export type { Handshake } from './plugin/handshake.js';
 export { parsePluginStderr } from './plugin/hclog.js';
@@ -128,6 +130,7 @@ export {
   randomSerialNumber,
   parseCSR,
   parseCSRAsync,
+  buildCSR,
   x509SvidTemplate,
   caTemplate,
   NOT_BEFORE_CUSHION_MS,
@@ -159,6 +162,7 @@ export type {
   CertificateSigner,
   BuildOptions as X509BuildOptions,
   CertificateRequest,
+  CsrOptions,
   X509SvidParams,
   X509CaParams,
   X509SvidValidation,
@@ -189,7 +193,7 @@ export type { ParseFileOptions, SideFileResult } from './config/file.js';
 export { byPosition, loadSideConfig } from './config/load.js';
 export type { LoadIO, SideLoadResult, SideLoadStages } from './config/load.js';
 export { sideCli, runProcessCli, EXIT_NO_COMMAND } from './config/cli.js';
-export type { CliIO, SideCli, SideCliSpec, SideRuntimeConfig, SidePluginValidation } from './config/cli.js';
+export type { CliIO, SideCli, SideCliSpec, SideRuntimeConfig, SidePluginValidation, ServeContext } from './config/cli.js';
 export { ConfigFindings, isSet } from './config/findings.js';
 export type { ConfigValidation } from './config/findings.js';
 export { mergeBlock } from './config/merge.js';

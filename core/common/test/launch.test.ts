@@ -161,11 +161,12 @@ describe.concurrent('launchPlugin: the handshake', () => {
     const pidfile = join(tmp, 'never.pid');
     const t0 = Date.now();
     await expectHostError(
-      launchPlugin(raw('sleepy', 'never', { handshakeTimeoutMs: 500, env: { FIXTURE_PIDFILE: pidfile } }), nullLogger),
+      // Long enough for a loaded CI machine to start node and write the pid file.
+      launchPlugin(raw('sleepy', 'never', { handshakeTimeoutMs: 2000, env: { FIXTURE_PIDFILE: pidfile } }), nullLogger),
       'ERR_PLUGIN_TIMEOUT',
-      "keymanager(sleepy): timed out after 500 ms waiting for the plugin's handshake line",
+      "keymanager(sleepy): timed out after 2000 ms waiting for the plugin's handshake line",
     );
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(490);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1990);
     const pid = Number(readFileSync(pidfile, 'utf8'));
     await until(() => !alive(pid), 1000, 'the timed-out plugin to be gone');
   });

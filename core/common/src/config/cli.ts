@@ -34,6 +34,19 @@ export interface CliIO {
   readonly cwd: string;
   readonly env?: EnvSource;
   readonly version?: string;
+  /** Aborted when a long-running command (`run`) should stop (SIGINT/SIGTERM for the process). */
+  readonly stopSignal?: AbortSignal;
+}
+
+/**
+ * What a side's `run` gets once its configuration is valid and its plugins
+ * are loaded; it serves until `io.stopSignal` aborts and resolves with the exit code.
+ */
+export interface ServeContext<Config> {
+  readonly config: Config;
+  readonly catalog: Catalog;
+  readonly log: Logger;
+  readonly io: CliIO;
 }
 
 /** Exit code for a missing or unknown command (as SPIRE's CLI library returns). */
@@ -76,8 +89,10 @@ export interface SidePluginValidation {
  */
 export interface SideCliSpec<Flags, Config extends SideRuntimeConfig> {
   readonly side: PluginSide;
-  /** What `run` reports once the configuration and plugins are up. */
+  /** What `run` reports once the configuration and plugins are up, when the side has no {@link serve}. */
   readonly notBuiltYet: string;
+  /** Runs the side with its loaded catalog until stopped; the catalog is closed afterwards. */
+  readonly serve?: (ctx: ServeContext<Config>) => Promise<number>;
   readonly parseFlags: (args: readonly string[]) => GoFlagsResult<Flags>;
   readonly flagsUsage: (command: string) => string;
   readonly loadConfig: (flags: Flags, io: LoadIO) => SideLoadResult<Config>;
@@ -217,6 +232,17 @@ export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSp
     } catch (err) {
       return fail('Failed to load plugins', { error: errorText(err) });
     }
+    if (spec.serve) {
+      let code: number;
+      try {
+        code = await spec.serve({ config, catalog, log, io });
+      } catch (err) {
+        code = fail(`${bin} failed`, { error: errorText(err) });
+      }
+      await catalog.close();
+      log.info('Plugins stopped');
+      return code;
+    }
     await catalog.close();
     log.info('Plugins stopped');
     return fail(spec.notBuiltYet);
@@ -273,7 +299,18 @@ export async function runProcessCli(
   } catch {
     version = undefined;
   }
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals += 1;
+    // A second signal while stopping: give up waiting.
+    if (signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+    stop.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const code = await main(process.argv.slice(2), {
+    stopSignal: stop.signal,
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
     readFile: (path) => readFileSync(path, 'utf8'),

@@ -32,6 +32,8 @@ export type { Certificate } from './certificate.js';
 export { buildCertificate, keyObjectSigner, randomSerialNumber } from './builder.js';
 export type { CertificateTemplate, CertificateSigner, BuildOptions } from './builder.js';
 export { parseCSR, parseCSRAsync } from './csr.js';
+export { buildCSR } from './csr-build.js';
+export type { CsrOptions } from './csr-build.js';
 export type { CertificateRequest } from './csr.js';
 export {
   x509SvidTemplate,
