@@ -47,7 +47,38 @@ export interface RegistrationEntry {
   hint: string;
   /** Unix seconds. */
   createdAt: number;
+  /** SPIRE's `additional_attributes`; absent = both false. */
+  additionalAttributes?: EntryAttributes;
 }
+
+export interface EntryAttributes {
+  disableX509SvidPrefetch: boolean;
+  jwtSvidIncludeJti: boolean;
+}
+
+/** SPIRE's MatchBehavior: EXACT (same set), SUBSET (stored ⊆ given), SUPERSET (stored ⊇ given), ANY (any in common). */
+export type MatchBehavior = 'EXACT' | 'SUBSET' | 'SUPERSET' | 'ANY';
+
+export interface EntryFilters {
+  byParentId?: string;
+  bySpiffeId?: string;
+  bySelectors?: { selectors: Selector[]; match: MatchBehavior };
+  byFederatesWith?: { trustDomains: string[]; match: MatchBehavior };
+  byHint?: string;
+  byDownstream?: boolean;
+}
+
+export interface NodeFilters {
+  byAttestationType?: string;
+  byBanned?: boolean;
+  /** Unix seconds: the current certificate expires strictly before. */
+  byExpiresBefore?: number;
+  bySelectorMatch?: { selectors: Selector[]; match: MatchBehavior };
+  byCanReattest?: boolean;
+}
+
+/** What happens to entries federating with a deleted bundle (SPIRE's BundleDeleteMode). */
+export type BundleDeleteMode = 'RESTRICT' | 'DELETE' | 'DISSOCIATE';
 
 /** What a caller gives to create an entry (the store fills in the rest). */
 export type NewEntry = Pick<RegistrationEntry, 'spiffeId' | 'parentId' | 'selectors'> &
@@ -109,11 +140,26 @@ export interface DataStore {
   setBundle(bundle: Bundle): Promise<Bundle>;
   /** Adds the authorities the stored bundle lacks (creating it if needed). */
   appendBundle(bundle: Bundle): Promise<Bundle>;
+  /** ALREADY_EXISTS when the trust domain has one. */
+  createBundle(bundle: Bundle): Promise<Bundle>;
+  /** Replaces an existing bundle (NOT_FOUND when absent). */
+  updateBundle(bundle: Bundle): Promise<Bundle>;
+  listBundles(page: { pageSize: number; pageToken?: string }): Promise<Page<Bundle>>;
+  countBundles(): Promise<number>;
+  /** NOT_FOUND when absent; with RESTRICT, FAILED_PRECONDITION while entries federate with it. */
+  deleteBundle(trustDomain: string, mode: BundleDeleteMode): Promise<void>;
+  /** Drops authorities that expired before `expiresBefore` (Unix seconds); true if the bundle changed. */
+  pruneBundle(trustDomain: string, expiresBefore: number): Promise<boolean>;
 
   // Registration entries
   createEntry(entry: NewEntry): Promise<RegistrationEntry>;
   fetchEntry(id: string): Promise<RegistrationEntry | undefined>;
-  listEntries(page: { pageSize: number; pageToken?: string }): Promise<Page<RegistrationEntry>>;
+  listEntries(page: { pageSize: number; pageToken?: string }, filters?: EntryFilters): Promise<Page<RegistrationEntry>>;
+  countEntries(filters?: EntryFilters): Promise<number>;
+  /** The entries that exist among `ids` (absent ids are omitted). */
+  fetchEntries(ids: readonly string[]): Promise<RegistrationEntry[]>;
+  /** Deletes entries that expired before `expiresBefore` (Unix seconds); returns how many. */
+  pruneEntries(expiresBefore: number): Promise<number>;
   /** Replaces every field; with `expectedRevision` and a different stored revision: ABORTED. */
   updateEntry(entry: RegistrationEntry, opts?: { expectedRevision?: number }): Promise<RegistrationEntry>;
   deleteEntry(id: string): Promise<RegistrationEntry>;
@@ -124,11 +170,20 @@ export interface DataStore {
   /** Replaces every field but the selectors. */
   updateNode(node: Omit<AttestedNode, 'banned' | 'selectors'>): Promise<AttestedNode>;
   deleteNode(spiffeId: string): Promise<AttestedNode>;
+  listNodes(page: { pageSize: number; pageToken?: string }, filters?: NodeFilters, opts?: { selectors?: boolean }): Promise<Page<AttestedNode>>;
+  countNodes(filters?: NodeFilters): Promise<number>;
+  /** With selectors; absent ids are omitted. */
+  fetchNodes(spiffeIds: readonly string[]): Promise<AttestedNode[]>;
+  setNodeSelectors(spiffeId: string, selectors: readonly Selector[]): Promise<void>;
+  getNodeSelectors(spiffeId: string): Promise<Selector[]>;
 
   // Join tokens
   createJoinToken(token: JoinToken): Promise<JoinToken>;
   /** Fetches and deletes atomically; `undefined` when absent or already consumed. Expiry is the caller's check. */
   consumeJoinToken(token: string): Promise<JoinToken | undefined>;
+  fetchJoinToken(token: string): Promise<JoinToken | undefined>;
+  /** Deletes tokens that expired before `expiresBefore` (Unix seconds); returns how many. */
+  pruneJoinTokens(expiresBefore: number): Promise<number>;
 
   // Change events
   listEntryEvents(afterId: number, limit?: number): Promise<ChangeEvent[]>;

@@ -1,166 +1,18 @@
-import { parseCertificate, type Bundle, type ManagedPlugin, type PluginHostError } from '@spire-ts/common';
-import { Status } from '@spire-ts/plugin-sdk';
-import { FacadeErrors } from '../facade.js';
-import type { datastoreV1 as v1 } from '@spire-ts/proto';
+import type { Bundle } from '@spire-ts/common';
+import { ALL_BUNDLE_FIELDS, ALL_ENTRY_FIELDS, ALL_NODE_FIELDS, DataStoreV1Base, bareTrustDomain } from './v1-base.js';
 import type {
-  AttestedNode, CAJournalInput, CAJournalRecord, ChangeEvent, DataStore, JoinToken, NewEntry, NewNode, Page, RegistrationEntry, Selector,
+  AttestedNode, BundleDeleteMode, CAJournalInput, CAJournalRecord, ChangeEvent, DataStore, EntryFilters, JoinToken, NewEntry, NewNode,
+  NodeFilters, Page, RegistrationEntry, Selector,
 } from './datastore.js';
-
-type Service = 'spire_ts.plugin.server.datastore.v1.DataStore';
-
-const TD_PREFIX = 'spiffe://';
-const bareTrustDomain = (td: string): string => (td.startsWith(TD_PREFIX) ? td.slice(TD_PREFIX.length) : td);
-
-const ALL_ENTRY_FIELDS: v1.EntryMask = {
-  spiffe_id: true, parent_id: true, selectors: true, x509_svid_ttl: true, federates_with: true, admin: true, downstream: true,
-  expires_at: true, dns_names: true, store_svid: true, jwt_svid_ttl: true, hint: true, additional_attributes: false,
-};
-const ALL_NODE_FIELDS: v1.NodeMask = {
-  attestation_data_type: true, cert_serial_number: true, cert_not_after: true, new_cert_serial_number: true, new_cert_not_after: true,
-  can_reattest: true, agent_version: true,
-};
 
 /**
  * DataStore facade over a DataStore plugin: every plugin response is hostile
  * input (missing required fields or mismatched ids are INTERNAL naming the
  * plugin), and errors are prefixed `datastore(<name>): ` once, keeping their
- * gRPC code. The only file that touches the generated DataStore types.
+ * gRPC code. With v1-base.ts, the only code that touches the generated
+ * DataStore types.
  */
-export class DataStoreV1 implements DataStore {
-  constructor(private readonly plugin: ManagedPlugin<Service>) {
-    this.errors = new FacadeErrors(plugin.label);
-  }
-
-  private readonly errors: FacadeErrors;
-
-  private fail(code: Status, msg: string, cause?: unknown): PluginHostError {
-    return this.errors.fail(code, msg, cause);
-  }
-
-  private wrap(err: unknown, what: string): PluginHostError {
-    return this.errors.wrap(err, what);
-  }
-
-  private async call<R>(what: string, fn: () => Promise<R>): Promise<R> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw this.wrap(err, what);
-    }
-  }
-
-  private need<T>(value: T | null | undefined, method: string, field: string): T {
-    if (value === null || value === undefined) throw this.fail(Status.INTERNAL, `${method} returned no ${field}`);
-    return value;
-  }
-
-  private check(cond: boolean, method: string, msg: string): void {
-    if (!cond) throw this.fail(Status.INTERNAL, `${method} returned ${msg}`);
-  }
-
-  // ---- conversions ----------------------------------------------------------
-
-  private selectors(s: v1.Selector__Output[], method: string): Selector[] {
-    return s.map((x) => {
-      this.check(x.type !== '' && x.value !== '', method, 'a selector without type or value');
-      return { type: x.type, value: x.value };
-    });
-  }
-
-  private entry(e: v1.Entry__Output | null | undefined, method: string): RegistrationEntry {
-    const x = this.need(e, method, 'entry');
-    this.check(x.id !== '' && x.spiffe_id !== '' && x.parent_id !== '', method, `an entry without id, spiffe_id or parent_id (id ${JSON.stringify(x.id)})`);
-    return {
-      id: x.id, spiffeId: x.spiffe_id, parentId: x.parent_id, selectors: this.selectors(x.selectors, method),
-      x509SvidTtl: x.x509_svid_ttl, jwtSvidTtl: x.jwt_svid_ttl, federatesWith: [...x.federates_with].map(bareTrustDomain),
-      admin: x.admin, downstream: x.downstream, expiresAt: x.expires_at, dnsNames: [...x.dns_names],
-      revisionNumber: x.revision_number, storeSvid: x.store_svid, hint: x.hint, createdAt: x.created_at,
-    };
-  }
-
-  private static entryToProto(e: NewEntry | RegistrationEntry): v1.Entry {
-    return {
-      id: e.id ?? '', spiffe_id: e.spiffeId, parent_id: e.parentId, selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
-      x509_svid_ttl: e.x509SvidTtl ?? 0, jwt_svid_ttl: e.jwtSvidTtl ?? 0, federates_with: e.federatesWith ?? [], admin: e.admin ?? false,
-      downstream: e.downstream ?? false, expires_at: e.expiresAt ?? 0, dns_names: e.dnsNames ?? [], store_svid: e.storeSvid ?? false, hint: e.hint ?? '',
-    };
-  }
-
-  private node(n: v1.Node__Output | null | undefined, method: string, withSelectors: boolean): AttestedNode {
-    const x = this.need(n, method, 'node');
-    this.check(x.spiffe_id !== '', method, 'a node without spiffe_id');
-    return {
-      spiffeId: x.spiffe_id, attestationDataType: x.attestation_data_type, certSerialNumber: x.cert_serial_number, certNotAfter: x.cert_not_after,
-      newCertSerialNumber: x.new_cert_serial_number, newCertNotAfter: x.new_cert_not_after, canReattest: x.can_reattest,
-      agentVersion: x.agent_version, banned: x.banned, ...(withSelectors ? { selectors: this.selectors(x.selectors, method) } : {}),
-    };
-  }
-
-  private static nodeToProto(n: NewNode | Omit<AttestedNode, 'banned' | 'selectors'>): v1.Node {
-    return {
-      spiffe_id: n.spiffeId, attestation_data_type: n.attestationDataType, cert_serial_number: n.certSerialNumber, cert_not_after: n.certNotAfter,
-      new_cert_serial_number: n.newCertSerialNumber, new_cert_not_after: n.newCertNotAfter, can_reattest: n.canReattest, agent_version: n.agentVersion,
-      ...('selectors' in n && n.selectors ? { selectors: n.selectors.map((s) => ({ type: s.type, value: s.value })) } : {}),
-    };
-  }
-
-  private bundle(b: v1.Bundle__Output | null | undefined, method: string): Bundle {
-    const x = this.need(b, method, 'bundle');
-    this.check(x.trust_domain !== '', method, 'a bundle without trust_domain');
-    const x509Authorities = x.x509_authorities.map((a, i) => {
-      const der = new Uint8Array(a.asn1);
-      try {
-        parseCertificate(der);
-      } catch (err) {
-        throw this.fail(Status.INTERNAL, `${method} returned an unparsable X.509 authority #${i}`, err);
-      }
-      return der;
-    });
-    const jwtAuthorities = x.jwt_authorities.map((a) => {
-      this.check(a.key_id !== '' && a.public_key.length > 0, method, 'a JWT authority without key_id or public_key');
-      return { keyId: a.key_id, publicKeyDer: new Uint8Array(a.public_key), expiresAt: a.expires_at };
-    });
-    return { trustDomain: bareTrustDomain(x.trust_domain), x509Authorities, jwtAuthorities, refreshHint: x.refresh_hint, sequenceNumber: x.sequence_number };
-  }
-
-  private static bundleToProto(b: Bundle): v1.Bundle {
-    return {
-      trust_domain: b.trustDomain,
-      x509_authorities: b.x509Authorities.map((asn1) => ({ asn1 })),
-      jwt_authorities: b.jwtAuthorities.map((a) => ({ key_id: a.keyId, public_key: a.publicKeyDer, expires_at: a.expiresAt })),
-      refresh_hint: b.refreshHint,
-      sequence_number: b.sequenceNumber,
-    };
-  }
-
-  private journal(j: v1.CAJournal__Output | null | undefined, method: string): CAJournalRecord {
-    const x = this.need(j, method, 'CA journal');
-    this.check(x.id > 0 && x.data.length > 0, method, `a CA journal without id or data (id ${x.id})`);
-    return {
-      id: x.id, data: new Uint8Array(x.data), activeX509AuthorityId: x.active_x509_authority_id,
-      activeJwtAuthorityId: x.active_jwt_authority_id, expiresAt: x.expires_at,
-    };
-  }
-
-  private joinToken(t: v1.JoinToken__Output, method: string, token?: string): JoinToken {
-    this.check(t.token !== '' && (token === undefined || t.token === token), method, `join token ${JSON.stringify(t.token)}${token === undefined ? '' : ' for another token'}`);
-    return { token: t.token, expiresAt: t.expires_at };
-  }
-
-  private events<E extends { event_id: number; created_at: number }>(
-    evs: E[], subject: (e: E) => string, method: string, afterId: number, limit: number,
-  ): ChangeEvent[] {
-    this.check(limit <= 0 || evs.length <= limit, method, `${evs.length} events for a limit of ${limit}`);
-    let last = afterId;
-    return evs.map((e) => {
-      this.check(e.event_id > last, method, `event ${e.event_id} out of order (after ${last})`);
-      last = e.event_id;
-      const s = subject(e);
-      this.check(s !== '', method, `event ${e.event_id} without a subject`);
-      return { eventId: e.event_id, subject: s, createdAt: e.created_at };
-    });
-  }
-
+export class DataStoreV1 extends DataStoreV1Base implements DataStore {
   // ---- CA journal -------------------------------------------------------------
 
   async setCAJournal(j: CAJournalInput): Promise<CAJournalRecord> {
@@ -197,22 +49,62 @@ export class DataStoreV1 implements DataStore {
   }
 
   async setBundle(bundle: Bundle): Promise<Bundle> {
-    const res = await this.call(`failed to set bundle "${bundle.trustDomain}"`, () => this.plugin.call('SetBundle', { bundle: DataStoreV1.bundleToProto(bundle) }));
-    return this.bundle(res.bundle, 'SetBundle');
+    const res = await this.call(`failed to set bundle "${bundle.trustDomain}"`, () => this.plugin.call('SetBundle', { bundle: DataStoreV1Base.bundleToProto(bundle) }));
+    return this.bundle(res.bundle, 'SetBundle', bundle.trustDomain);
   }
 
   async appendBundle(bundle: Bundle): Promise<Bundle> {
     const res = await this.call(`failed to append bundle "${bundle.trustDomain}"`, () =>
-      this.plugin.call('AppendBundle', { bundle: DataStoreV1.bundleToProto(bundle) }),
+      this.plugin.call('AppendBundle', { bundle: DataStoreV1Base.bundleToProto(bundle) }),
     );
-    return this.bundle(res.bundle, 'AppendBundle');
+    return this.bundle(res.bundle, 'AppendBundle', bundle.trustDomain);
+  }
+
+  async createBundle(bundle: Bundle): Promise<Bundle> {
+    const res = await this.call(`failed to create bundle "${bundle.trustDomain}"`, () =>
+      this.plugin.call('CreateBundle', { bundle: DataStoreV1Base.bundleToProto(bundle) }),
+    );
+    return this.bundle(res.bundle, 'CreateBundle', bundle.trustDomain);
+  }
+
+  async updateBundle(bundle: Bundle): Promise<Bundle> {
+    const res = await this.call(`failed to update bundle "${bundle.trustDomain}"`, () =>
+      this.plugin.call('UpdateBundle', { bundle: DataStoreV1Base.bundleToProto(bundle), mask: ALL_BUNDLE_FIELDS }),
+    );
+    return this.bundle(res.bundle, 'UpdateBundle', bundle.trustDomain);
+  }
+
+  async listBundles(page: { pageSize: number; pageToken?: string }): Promise<Page<Bundle>> {
+    const res = await this.call('failed to list bundles', () =>
+      this.plugin.call('ListBundles', { pagination: { page_size: page.pageSize, token: page.pageToken ?? '' } }),
+    );
+    this.checkPage(res.bundles.length, page.pageSize, 'ListBundles', 'bundles');
+    return { items: res.bundles.map((b) => this.bundle(b, 'ListBundles')), nextPageToken: res.next_page_token };
+  }
+
+  async countBundles(): Promise<number> {
+    const res = await this.call('failed to count bundles', () => this.plugin.call('CountBundles', {}));
+    return this.count(res.count, 'CountBundles');
+  }
+
+  async deleteBundle(trustDomain: string, mode: BundleDeleteMode): Promise<void> {
+    await this.call(`failed to delete bundle "${trustDomain}"`, () =>
+      this.plugin.call('DeleteBundle', { trust_domain: trustDomain, mode: DataStoreV1Base.deleteMode(mode) }),
+    );
+  }
+
+  async pruneBundle(trustDomain: string, expiresBefore: number): Promise<boolean> {
+    const res = await this.call(`failed to prune bundle "${trustDomain}"`, () =>
+      this.plugin.call('PruneBundle', { trust_domain: trustDomain, expires_before: expiresBefore }),
+    );
+    return res.changed;
   }
 
   // ---- Registration entries ---------------------------------------------------
 
   async createEntry(entry: NewEntry): Promise<RegistrationEntry> {
     const res = await this.call(`failed to create entry for "${entry.spiffeId}"`, () =>
-      this.plugin.call('CreateEntries', { entries: [DataStoreV1.entryToProto(entry)] }),
+      this.plugin.call('CreateEntries', { entries: [DataStoreV1Base.entryToProto(entry)] }),
     );
     this.check(res.entries.length === 1, 'CreateEntries', `${res.entries.length} entries for 1`);
     return this.entry(res.entries[0], 'CreateEntries');
@@ -226,18 +118,39 @@ export class DataStoreV1 implements DataStore {
     return e;
   }
 
-  async listEntries(page: { pageSize: number; pageToken?: string }): Promise<Page<RegistrationEntry>> {
+  async listEntries(page: { pageSize: number; pageToken?: string }, filters?: EntryFilters): Promise<Page<RegistrationEntry>> {
     const res = await this.call('failed to list entries', () =>
-      this.plugin.call('ListEntries', { pagination: { page_size: page.pageSize, token: page.pageToken ?? '' } }),
+      this.plugin.call('ListEntries', {
+        pagination: { page_size: page.pageSize, token: page.pageToken ?? '' }, filters: DataStoreV1Base.entryFiltersToProto(filters),
+      }),
     );
-    this.check(res.entries.length <= page.pageSize, 'ListEntries', `${res.entries.length} entries for a page of ${page.pageSize}`);
+    this.checkPage(res.entries.length, page.pageSize, 'ListEntries', 'entries');
     return { items: res.entries.map((e) => this.entry(e, 'ListEntries')), nextPageToken: res.next_page_token };
+  }
+
+  async countEntries(filters?: EntryFilters): Promise<number> {
+    const res = await this.call('failed to count entries', () =>
+      this.plugin.call('CountEntries', { filters: DataStoreV1Base.entryFiltersToProto(filters) }),
+    );
+    return this.count(res.count, 'CountEntries');
+  }
+
+  async fetchEntries(ids: readonly string[]): Promise<RegistrationEntry[]> {
+    if (ids.length === 0) return [];
+    const res = await this.call(`failed to fetch ${ids.length} entries`, () => this.plugin.call('FetchEntries', { ids: [...ids] }));
+    const entries = res.entries.map((e) => this.entry(e, 'FetchEntries'));
+    return this.subsetOf(entries, ids, (e) => e.id, 'FetchEntries');
+  }
+
+  async pruneEntries(expiresBefore: number): Promise<number> {
+    const res = await this.call('failed to prune entries', () => this.plugin.call('PruneEntries', { expires_before: expiresBefore }));
+    return this.count(res.pruned, 'PruneEntries');
   }
 
   async updateEntry(entry: RegistrationEntry, opts: { expectedRevision?: number } = {}): Promise<RegistrationEntry> {
     const res = await this.call(`failed to update entry "${entry.id}"`, () =>
       this.plugin.call('UpdateEntry', {
-        entry: DataStoreV1.entryToProto(entry), mask: ALL_ENTRY_FIELDS,
+        entry: DataStoreV1Base.entryToProto(entry), mask: ALL_ENTRY_FIELDS,
         ...(opts.expectedRevision !== undefined ? { expected_revision: opts.expectedRevision } : {}),
       }),
     );
@@ -256,7 +169,7 @@ export class DataStoreV1 implements DataStore {
   // ---- Attested nodes ---------------------------------------------------------
 
   async createNode(node: NewNode): Promise<AttestedNode> {
-    const res = await this.call(`failed to create node "${node.spiffeId}"`, () => this.plugin.call('CreateNode', { node: DataStoreV1.nodeToProto(node) }));
+    const res = await this.call(`failed to create node "${node.spiffeId}"`, () => this.plugin.call('CreateNode', { node: DataStoreV1Base.nodeToProto(node) }));
     const n = this.node(res.node, 'CreateNode', node.selectors !== undefined);
     this.check(n.spiffeId === node.spiffeId, 'CreateNode', `node "${n.spiffeId}" for "${node.spiffeId}"`);
     return n;
@@ -274,7 +187,7 @@ export class DataStoreV1 implements DataStore {
 
   async updateNode(node: Omit<AttestedNode, 'banned' | 'selectors'>): Promise<AttestedNode> {
     const res = await this.call(`failed to update node "${node.spiffeId}"`, () =>
-      this.plugin.call('UpdateNode', { node: DataStoreV1.nodeToProto(node), mask: ALL_NODE_FIELDS }),
+      this.plugin.call('UpdateNode', { node: DataStoreV1Base.nodeToProto(node), mask: ALL_NODE_FIELDS }),
     );
     const n = this.node(res.node, 'UpdateNode', false);
     this.check(n.spiffeId === node.spiffeId, 'UpdateNode', `node "${n.spiffeId}" for "${node.spiffeId}"`);
@@ -286,6 +199,43 @@ export class DataStoreV1 implements DataStore {
     const n = this.node(res.node, 'DeleteNode', false);
     this.check(n.spiffeId === spiffeId, 'DeleteNode', `node "${n.spiffeId}" for "${spiffeId}"`);
     return n;
+  }
+
+  async listNodes(
+    page: { pageSize: number; pageToken?: string }, filters?: NodeFilters, opts: { selectors?: boolean } = {},
+  ): Promise<Page<AttestedNode>> {
+    const withSelectors = opts.selectors === true;
+    const res = await this.call('failed to list nodes', () =>
+      this.plugin.call('ListNodes', {
+        pagination: { page_size: page.pageSize, token: page.pageToken ?? '' }, filters: DataStoreV1Base.nodeFiltersToProto(filters),
+        fetch_selectors: withSelectors,
+      }),
+    );
+    this.checkPage(res.nodes.length, page.pageSize, 'ListNodes', 'nodes');
+    return { items: res.nodes.map((n) => this.node(n, 'ListNodes', withSelectors)), nextPageToken: res.next_page_token };
+  }
+
+  async countNodes(filters?: NodeFilters): Promise<number> {
+    const res = await this.call('failed to count nodes', () => this.plugin.call('CountNodes', { filters: DataStoreV1Base.nodeFiltersToProto(filters) }));
+    return this.count(res.count, 'CountNodes');
+  }
+
+  async fetchNodes(spiffeIds: readonly string[]): Promise<AttestedNode[]> {
+    if (spiffeIds.length === 0) return [];
+    const res = await this.call(`failed to fetch ${spiffeIds.length} nodes`, () => this.plugin.call('FetchNodes', { spiffe_ids: [...spiffeIds] }));
+    const nodes = res.nodes.map((n) => this.node(n, 'FetchNodes', true));
+    return this.subsetOf(nodes, spiffeIds, (n) => n.spiffeId, 'FetchNodes');
+  }
+
+  async setNodeSelectors(spiffeId: string, selectors: readonly Selector[]): Promise<void> {
+    await this.call(`failed to set selectors of node "${spiffeId}"`, () =>
+      this.plugin.call('SetNodeSelectors', { spiffe_id: spiffeId, selectors: selectors.map((x) => ({ type: x.type, value: x.value })) }),
+    );
+  }
+
+  async getNodeSelectors(spiffeId: string): Promise<Selector[]> {
+    const res = await this.call(`failed to get selectors of node "${spiffeId}"`, () => this.plugin.call('GetNodeSelectors', { spiffe_id: spiffeId }));
+    return this.selectors(res.selectors, 'GetNodeSelectors');
   }
 
   // ---- Join tokens ------------------------------------------------------------
@@ -303,6 +253,16 @@ export class DataStoreV1 implements DataStore {
     return res.join_token ? this.joinToken(res.join_token, 'ConsumeJoinToken', token) : undefined;
   }
 
+  async fetchJoinToken(token: string): Promise<JoinToken | undefined> {
+    const res = await this.call('failed to fetch join token', () => this.plugin.call('FetchJoinToken', { token }));
+    return res.join_token ? this.joinToken(res.join_token, 'FetchJoinToken', token) : undefined;
+  }
+
+  async pruneJoinTokens(expiresBefore: number): Promise<number> {
+    const res = await this.call('failed to prune join tokens', () => this.plugin.call('PruneJoinTokens', { expires_before: expiresBefore }));
+    return this.count(res.pruned, 'PruneJoinTokens');
+  }
+
   // ---- Change events ----------------------------------------------------------
 
   async listEntryEvents(afterId: number, limit = 0): Promise<ChangeEvent[]> {
@@ -314,4 +274,5 @@ export class DataStoreV1 implements DataStore {
     const res = await this.call('failed to list node events', () => this.plugin.call('ListNodeEvents', { after_id: afterId, limit }));
     return this.events(res.events, (e) => e.spiffe_id, 'ListNodeEvents', afterId, limit);
   }
+
 }
