@@ -90,18 +90,28 @@ function openssl(...args: string[]): string {
   }
 }
 
+/** The bundle authority that signed the SVID's leaf. */
+function issuerIn(svid: IssuedX509Svid, roots: readonly Uint8Array[]): X509Certificate {
+  const leaf = new X509Certificate(svid.certificate);
+  const found = roots.map((r) => new X509Certificate(r)).find((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey));
+  if (!found) throw new Error('no bundle authority issued this SVID');
+  return found;
+}
+
 /**
  * Every X.509-SVID goes through here: validateX509Svid, node:crypto's parser
  * and `openssl verify -x509_strict` against the bundle's roots at `now`.
  */
 function checkX509Svid(svid: IssuedX509Svid, bundle: Bundle, now: Date, spiffeId: string, dnsNames: string[] = []): void {
-  const v = validateX509Svid(svid.certificate, svid.chain.slice(1), bundle.x509Authorities, now);
+  // A self-signed CA is a bundle root: SPIRE sends the leaf alone.
+  expect(svid.chain).toEqual([]);
+  const v = validateX509Svid(svid.certificate, svid.chain, bundle.x509Authorities, now);
   expect(v.spiffeId).toBe(spiffeId);
 
   const leaf = new X509Certificate(svid.certificate);
   expect(leaf.ca).toBe(false);
   expect(leaf.subjectAltName?.split(', ').sort()).toEqual([`URI:${spiffeId}`, ...dnsNames.map((d) => `DNS:${d}`)].sort());
-  const issuer = new X509Certificate(svid.chain[0] as Uint8Array);
+  const issuer = issuerIn(svid, bundle.x509Authorities);
   expect(issuer.ca).toBe(true);
   expect(leaf.checkIssued(issuer)).toBe(true);
   expect(leaf.verify(issuer.publicKey)).toBe(true);
@@ -220,7 +230,7 @@ describe('CA manager lifecycle with ca_ttl = 1h under a fake clock', () => {
     clock.set(T0 + 50 * MIN);
     const id = `spiffe://${TD}/workload`;
     const svidA = await m.ca.signWorkloadX509Svid({ spiffeId: id, publicKeyDer: leafKey(), dnsNames: ['w.example.org'] });
-    expect(der(svidA.chain[0] as Uint8Array)).toBe(der(caA));
+    expect(der(issuerIn(svidA, m.bundle().x509Authorities).raw)).toBe(der(caA));
     // Default 1h TTL capped at A's notAfter.
     expect(svidA.expiresAt).toEqual(new Date(T0 + HOUR));
     const jwtA = await m.ca.signJwtSvid({ spiffeId: id, audience: ['api'] });
@@ -243,7 +253,7 @@ describe('CA manager lifecycle with ca_ttl = 1h under a fake clock', () => {
     const jwtBundles = () => new Map([[TD, m.bundle()]]);
     expect(validateJwtSvid(jwtA.token, { audience: 'api', bundles: jwtBundles(), now: clock.now() }).keyId).toBe(kidA);
     const svidB = await m.ca.signWorkloadX509Svid({ spiffeId: id, publicKeyDer: leafKey() });
-    expect(der(svidB.chain[0] as Uint8Array)).toBe(der(caB));
+    expect(der(issuerIn(svidB, m.bundle().x509Authorities).raw)).toBe(der(caB));
     checkX509Svid(svidB, m.bundle(), clock.now(), id);
     const jwtB = await m.ca.signJwtSvid({ spiffeId: id, audience: ['api'] });
     expect(jwtB.kid).not.toBe(kidA);

@@ -149,7 +149,9 @@ export class ServerCA {
       signer: certificateSigner(ca.key),
       issuer: ca.certificate,
     });
-    return { certificate, chain: [ca.certificate.der, ...ca.upstreamChain], expiresAt: template.notAfter };
+    // As SPIRE: a self-signed CA is a bundle root and is not sent; an upstream-signed one goes with its intermediates.
+    const chain = ca.upstreamChain.length > 0 ? [ca.certificate.der, ...ca.upstreamChain] : [];
+    return { certificate, chain, expiresAt: template.notAfter };
   }
 
   /** A JWT-SVID signed by the active JWT key (ES256 for a P-256 key), `kid` = the key's bundle ID. */

@@ -12,7 +12,7 @@ import { CAManager, type CAManagerConfig } from './manager/manager.js';
 import { loadJournal } from './manager/journal.js';
 
 /** The DataStore calls the CA persistence uses. */
-export type CAJournalDataStore = Pick<DataStore, 'setCAJournal' | 'fetchLatestCAJournal' | 'setBundle'>;
+export type CAJournalDataStore = Pick<DataStore, 'setCAJournal' | 'fetchLatestCAJournal' | 'appendBundle'>;
 
 export interface CAJournalStoreConfig {
   dataStore: CAJournalDataStore;
@@ -92,7 +92,8 @@ export class CAJournalStore {
 
   /** Sets the trust domain's bundle in the DataStore. */
   async publishBundle(bundle: Bundle): Promise<void> {
-    await this.#ds.setBundle(bundle);
+    // Append, not set: authorities an admin appended (AppendBundle) must survive a rotation; expired ones are pruned separately.
+    await this.#ds.appendBundle(bundle);
   }
 
   /** Queues a {@link publishBundle}; failures are logged and kept for {@link flush}. */
