@@ -1,11 +1,11 @@
 // The built `spire-server` binary, run as a user would.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NOT_BUILT_YET } from '@spire-ts/server';
 
 const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const dirs: string[] = [];
@@ -165,35 +165,81 @@ describe('spire-server validate', () => {
 });
 
 describe('spire-server run', () => {
-  it('loads and configures the plugins, stops them, then says the rest is not built yet (exit 1)', () => {
-    const dir = workdir({ 'server.conf': conf() });
-    const r = spire(dir, ['run', '-config', 'server.conf', '-logLevel', 'DEBUG']);
-    expect(r.code).toBe(1);
+  /** Starts the bin, waits for "spire-server is ready", sends SIGTERM and collects the outcome. */
+  async function runUntilReady(dir: string, args: string[], ready: (stderr: string) => boolean = (e) => e.includes('spire-server is ready')) {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 30_000;
+    while (!ready(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const wasReady = ready(stderr);
+    child.kill('SIGTERM');
+    const code = await exited;
+    return { code, stdout, stderr, wasReady };
+  }
+
+  const serving = async (extraServer = ''): Promise<string> => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    return conf({ extraServer: `  bind_address = "127.0.0.1"\n  bind_port = ${port}\n  socket_path = "./api.sock"\n${extraServer}` });
+  };
+
+  it('starts the plugins, the CA and the APIs, then stops everything on SIGTERM (exit 0)', async () => {
+    const dir = workdir({ 'server.conf': await serving() });
+    const r = await runUntilReady(dir, ['run', '-config', 'server.conf', '-logLevel', 'DEBUG']);
+    expect(r.wasReady, r.stderr).toBe(true);
+    expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/level=info msg="Starting spire-server" config=server.conf data_dir=\S+\/data trust_domain=example.org/);
     expect(r.stderr).toMatch(/level=info msg="Plugins loaded" count=2\n/);
-    expect(r.stderr).toMatch(/level=info msg="Plugins stopped"\n/);
-    expect(r.stderr.trimEnd().split('\n').at(-1)).toContain(`level=error msg=${JSON.stringify(NOT_BUILT_YET)}`);
+    expect(r.stderr).toMatch(/msg="X509 CA activated"/);
+    expect(r.stderr).toMatch(/msg="Starting Server APIs" address=127.0.0.1:\d+/);
+    expect(r.stderr).toMatch(/msg="Stopping spire-server" signal=SIGTERM/);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/level=info msg="Plugins stopped"/);
     expect(existsSync(join(dir, 'datastore.sqlite3'))).toBe(true);
+    expect(existsSync(join(dir, 'api.sock'))).toBe(false);
     const pids = pluginPids(r.stderr);
     expect(pids).toHaveLength(2);
     expect(pids.filter(alive)).toEqual([]);
-  });
+  }, 60_000);
 
-  it('logs JSON with -logFormat json', () => {
-    const dir = workdir({ 'server.conf': conf() });
-    const r = spire(dir, ['run', '-config', 'server.conf', '-logFormat', 'json']);
-    expect(r.code).toBe(1);
+  it('logs JSON with -logFormat json', async () => {
+    const dir = workdir({ 'server.conf': await serving() });
+    const r = await runUntilReady(dir, ['run', '-config', 'server.conf', '-logFormat', 'json'], (e) => e.includes('"spire-server is ready"'));
+    expect(r.code).toBe(0);
     const entries = r.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
-    expect(entries.at(-1)).toMatchObject({ level: 'error', msg: NOT_BUILT_YET });
-  });
+    expect(entries.some((e) => e.msg === 'spire-server is ready' && e.level === 'info')).toBe(true);
+    expect(entries.at(-1)).toMatchObject({ level: 'info', msg: 'Plugins stopped' });
+  }, 60_000);
 
-  it('writes logs to -logFile and the outcome to stderr', () => {
-    const dir = workdir({ 'server.conf': conf() });
-    const r = spire(dir, ['run', '-config', 'server.conf', '-logFile', 'logs/server.log']);
-    expect(r).toEqual({ code: 1, stdout: '', stderr: `spire-server: ${NOT_BUILT_YET}\n` });
-    expect(readFileSync(join(dir, 'logs/server.log'), 'utf8')).toMatch(/msg="Plugins loaded" count=2/);
-  });
+  it('writes logs to -logFile, nothing to the terminal on a clean run', async () => {
+    const dir = workdir({ 'server.conf': await serving() });
+    const log = join(dir, 'logs/server.log');
+    const r = await runUntilReady(dir, ['run', '-config', 'server.conf', '-logFile', 'logs/server.log'], () => existsSync(log) && readFileSync(log, 'utf8').includes('spire-server is ready'));
+    expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(log, 'utf8')).toMatch(/msg="Plugins loaded" count=2/);
+  }, 60_000);
+
+  it('says what is wrong when the port is taken, and stops its plugins (exit 1)', async () => {
+    const blocker = createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
+    try {
+      const dir = workdir({ 'server.conf': conf({ extraServer: `  bind_address = "127.0.0.1"\n  bind_port = ${port}\n  socket_path = "./api.sock"` }) });
+      const r = spire(dir, ['run', '-config', 'server.conf', '-logLevel', 'DEBUG']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/spire-server failed.*EADDRINUSE/);
+      expect(pluginPids(r.stderr).filter(alive)).toEqual([]);
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
 
   it('fails when a plugin refuses its configuration', () => {
     const dir = workdir({ 'server.conf': conf({ km: '  KeyManager "memory" {\n    plugin_data { x = 1 }\n  }' }) });

@@ -1,5 +1,7 @@
 /**
- * The `spire-server` command line: `run` and `validate`, with SPIRE's flags,
+ * The `spire-server` command line: `run` and `validate`, and the admin
+ * verbs over the server's private API socket (`entry`, `agent`, `bundle`,
+ * `token`, `x509`, `jwt`, `healthcheck`; see ./admin), with SPIRE's flags,
  * output and exit codes. The process (output streams, files, environment)
  * is passed in, so tests can run commands in-process too.
  *
@@ -12,9 +14,13 @@ import type { FlagValues } from '../config/flags.js';
 import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { validatePlugins } from '../catalog/validate.js';
+import { serveServer } from '../run/command.js';
+import { ADMIN_GROUPS, adminMain } from './admin/index.js';
+import type { AdminIO } from './admin/index.js';
 
 export { EXIT_NO_COMMAND } from '@spire-ts/common';
 export type { CliIO } from '@spire-ts/common';
+export type { AdminIO } from './admin/index.js';
 
 /** What `run` reports once the configuration and plugins are up. */
 export const NOT_BUILT_YET =
@@ -24,6 +30,7 @@ export const NOT_BUILT_YET =
 const cli = sideCli<FlagValues, RuntimeConfig>({
   side: 'server',
   notBuiltYet: NOT_BUILT_YET,
+  serve: serveServer,
   parseFlags,
   flagsUsage,
   loadConfig,
@@ -37,9 +44,14 @@ const cli = sideCli<FlagValues, RuntimeConfig>({
  * @example
  * ```ts
  * process.exitCode = await main(['validate', '-config', 'server.conf'], io);
+ * process.exitCode = await main(['entry', 'show', '-socketPath', '/tmp/api.sock'], io);
  * ```
  */
-export const main = cli.main;
+export async function main(args: readonly string[], io: AdminIO): Promise<number> {
+  const first = args[0];
+  if (first !== undefined && ADMIN_GROUPS.has(first)) return adminMain(args, io);
+  return cli.main(args, io);
+}
 
 /** `spire-server validate`: checks the configuration and each plugin's plugin_data, without starting anything else. */
 export const validateCommand = cli.validateCommand;
