@@ -33,3 +33,69 @@ export { validatePlugins, isBuiltIntoAgent } from './catalog/validate.js';
 export type { PluginValidation, ValidatePluginsOptions } from './catalog/validate.js';
 export { main, validateCommand, runCommand, NOT_BUILT_YET, EXIT_NO_COMMAND } from './cli/commands.js';
 export type { CliIO } from './cli/commands.js';
+export {
+  entryMatches,
+  selectorKey,
+  compareEntries,
+  filterDuplicateHints,
+  StaticWorkloadCache,
+  WorkloadAttestorV1,
+  WorkloadAttestation,
+  WorkloadAttestationError,
+  verifyCaller,
+  WorkloadApiServer,
+  prepareSocketPath,
+  checkDirectoryChain,
+  SocketPathError,
+  MAX_SOCKET_PATH_BYTES,
+  SOCKET_DIR_MODE,
+  workloadApiHandlers,
+  claimsToStruct,
+  ComposeError,
+} from './workload/index.js';
+export type {
+  Selector,
+  WorkloadEntry,
+  WorkloadIdentity,
+  WorkloadUpdate,
+  WorkloadUpdateListener,
+  JwtSvid,
+  WorkloadCache,
+  StaticWorkloadCacheOptions,
+  JwtSvidMinter,
+  X509SvidMaterial,
+  WorkloadAttestor,
+  CallerProcess,
+  WorkloadAttestationOptions,
+  WorkloadAttestationErrorReason,
+  WorkloadApiServerOptions,
+  WorkloadHandlerDeps,
+} from './workload/index.js';
+export type { AgentServerApi, AgentEntry, X509SvidResult, JwtSvidResult } from './node/server-api.js';
+export {
+  AgentManager,
+  DEFAULT_MANAGER_SYNC_INTERVAL_MS,
+  DEFAULT_X509_SVID_CACHE_MAX_SIZE,
+  DEFAULT_JWT_SVID_CACHE_MAX_SIZE,
+  MAX_SYNC_BACKOFF_MULTIPLE,
+  DEGRADED_MESSAGE,
+  RECOVERED_MESSAGE,
+  Backoff,
+  MAX_X509_BATCH,
+} from './manager/index.js';
+export type { AgentManagerOptions, ManagerTimers } from './manager/index.js';
+export {
+  NodeIdentity,
+  nodeIdentityOptions,
+  NodeIdentityError,
+  ServerConnection,
+  ServerApiClient,
+  NodeAttestorV1,
+  JoinTokenAttestor,
+  loadBootstrapBundle,
+  decodeDeniedReason,
+} from './node/index.js';
+export type { NodeIdentityOptions, AgentSvid, AgentNodeAttestor } from './node/index.js';
+export { startAgent } from './run/agent.js';
+export type { StartAgentOptions, RunningAgent } from './run/agent.js';
+export { serveAgent } from './run/command.js';

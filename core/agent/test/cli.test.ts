@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NOT_BUILT_YET } from '@spire-ts/agent';
 
 const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const dirs: string[] = [];
@@ -86,12 +85,13 @@ describe('spire-agent validate', () => {
 });
 
 describe('spire-agent run', () => {
-  it('loads the configuration and plugins, then says the agent is not built yet and exits 1', () => {
-    const r = spire(workdir({ 'agent.conf': conf() }), ['run', '-config', 'agent.conf', '-logLevel', 'DEBUG']);
+  it('loads the plugins, says why it cannot attest (no bootstrap bundle), stops them and exits 1', () => {
+    const dir = workdir({ 'agent.conf': conf({ extra: '  socket_path = "./api.sock"' }) });
+    const r = spire(dir, ['run', '-config', 'agent.conf', '-logLevel', 'DEBUG', '-joinToken', 'abc']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('Starting spire-agent');
-    expect(r.stderr).toContain('Plugins stopped');
-    expect(r.stderr).toContain(NOT_BUILT_YET);
+    expect(r.stderr).toContain(`msg="spire-agent failed" error="cannot load the bootstrap trust bundle from trust_bundle_path ${join(dir, 'bundle.pem')}: ENOENT`);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toContain('Plugins stopped');
   });
 
   it('lets flags override the file', () => {

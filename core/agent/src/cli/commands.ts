@@ -1,6 +1,8 @@
 /**
- * The `spire-agent` command line: `run` and `validate`, with SPIRE's flags,
- * output and exit codes. The process (output streams, files, environment)
+ * The `spire-agent` command line: `run` and `validate`, and the client verbs
+ * over a running agent's Workload API socket (`api fetch x509|jwt`,
+ * `api validate jwt`, `api watch`, `healthcheck`; see ./api), with SPIRE's
+ * flags, output and exit codes. The process (output streams, files, environment)
  * is passed in, so tests can run commands in-process too.
  *
  * @module
@@ -12,9 +14,13 @@ import type { FlagValues } from '../config/flags.js';
 import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { isBuiltIntoAgent, validatePlugins } from '../catalog/validate.js';
+import { serveAgent } from '../run/command.js';
+import { CLIENT_COMMANDS, clientMain } from './api/index.js';
+import type { ApiIO } from './api/index.js';
 
 export { EXIT_NO_COMMAND } from '@spire-ts/common';
 export type { CliIO } from '@spire-ts/common';
+export type { ApiIO } from './api/index.js';
 
 /** What `run` reports once the configuration and plugins are up. */
 export const NOT_BUILT_YET =
@@ -24,6 +30,7 @@ export const NOT_BUILT_YET =
 const cli = sideCli<FlagValues, RuntimeConfig>({
   side: 'agent',
   notBuiltYet: NOT_BUILT_YET,
+  serve: serveAgent,
   parseFlags,
   flagsUsage,
   loadConfig,
@@ -39,9 +46,14 @@ const cli = sideCli<FlagValues, RuntimeConfig>({
  * @example
  * ```ts
  * process.exitCode = await main(['validate', '-config', 'agent.conf'], io);
+ * process.exitCode = await main(['api', 'fetch', 'x509', '-write', 'certs'], io);
  * ```
  */
-export const main = cli.main;
+export async function main(args: readonly string[], io: ApiIO): Promise<number> {
+  const first = args[0];
+  if (first !== undefined && CLIENT_COMMANDS.has(first)) return clientMain(args, io);
+  return cli.main(args, io);
+}
 
 /** `spire-agent validate`: checks the configuration and each plugin's plugin_data, without starting anything else. */
 export const validateCommand = cli.validateCommand;

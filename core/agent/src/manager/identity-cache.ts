@@ -1,0 +1,392 @@
+/**
+ * The agent's entry and X.509-SVID cache (SPIRE's LRU cache,
+ * pkg/agent/manager/cache/lru_cache.go): the entries the agent is authorised
+ * for, an X.509-SVID for at most `maxSvids` of them, the bundles, and the
+ * subscribers. SVIDs of entries an active subscriber matches are never
+ * evicted; the others go least recently requested first. Subscribers hear
+ * (asynchronously, once per batch of changes) when the identities or bundles
+ * they can see change.
+ */
+import type { Bundle, Logger } from '@spire-ts/common';
+import { compareEntries, selectorKey, type Selector, type WorkloadEntry, type WorkloadIdentity, type WorkloadUpdate, type WorkloadUpdateListener } from '../workload/cache.js';
+import type { AgentEntry } from '../node/server-api.js';
+import { bundlesEqual, freezeBundle } from './bundles.js';
+import { SelectorIndex } from './entries.js';
+
+/** An X.509-SVID held for an entry. */
+export interface CachedSvid {
+  readonly identity: WorkloadIdentity;
+  /** Unix ms. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** When it is due for renewal (about half its lifetime). */
+  readonly rotateAt: number;
+  /** Revision of the entry it was issued for. */
+  readonly revision: number;
+}
+
+/** Why an entry needs a new X.509-SVID. */
+export type DueReason = 'subscribed' | 'requested' | 'prefetch' | 'revision' | 'rotation';
+
+/** An entry that needs an X.509-SVID now. */
+export interface DueSvid {
+  readonly entryId: string;
+  readonly spiffeId: string;
+  readonly revision: number;
+  readonly reason: DueReason;
+  /** Expiry of the SVID being replaced. */
+  readonly currentExpiresAt?: Date;
+}
+
+/** Newly issued SVID material for {@link IdentityCache.store}. */
+export interface SvidMaterial {
+  readonly certChainDer: readonly Uint8Array[];
+  readonly privateKeyPkcs8Der: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly rotateAt: number;
+}
+
+interface Rec {
+  entry: AgentEntry;
+  view: WorkloadEntry;
+  svid: CachedSvid | undefined;
+  /** Unix ms of the last time a workload asked for it (0: never). */
+  lastAccess: number;
+  /** A workload asked for it while it had no SVID: mint it regardless of prefetch and size. */
+  wanted: boolean;
+}
+
+interface Subscription {
+  readonly selectors: ReadonlySet<string>;
+  readonly listener: WorkloadUpdateListener;
+  seen: readonly object[];
+}
+
+export interface IdentityCacheOptions {
+  trustDomain: string;
+  /** SPIRE's `x509_svid_cache_max_size`. */
+  maxSvids: number;
+  /** Unix ms. */
+  now: () => number;
+  log: Logger;
+}
+
+const NO_BUNDLE: object = Object.freeze({});
+const DUE_ORDER: Record<DueReason, number> = { subscribed: 0, requested: 1, revision: 2, rotation: 3, prefetch: 4 };
+
+function identityOf(view: WorkloadEntry, chain: readonly Uint8Array[], key: Uint8Array, notAfter: Date): WorkloadIdentity {
+  return Object.freeze({
+    entryId: view.entryId,
+    spiffeId: view.spiffeId,
+    hint: view.hint,
+    createdAt: view.createdAt,
+    certChainDer: chain,
+    privateKeyPkcs8Der: key,
+    expiresAt: notAfter,
+  });
+}
+
+export class IdentityCache {
+  readonly #o: IdentityCacheOptions;
+  readonly #records = new Map<string, Rec>();
+  readonly #index = new SelectorIndex();
+  readonly #subs = new Set<Subscription>();
+  #bundle: Bundle | undefined;
+  #federated = new Map<string, Bundle>();
+  #svidCount = 0;
+  #flushScheduled = false;
+  #holds = 0;
+  #dirty = false;
+
+  constructor(options: IdentityCacheOptions) {
+    this.#o = options;
+  }
+
+  get bundle(): Bundle | undefined {
+    return this.#bundle;
+  }
+
+  get federatedBundles(): ReadonlyMap<string, Bundle> {
+    return this.#federated;
+  }
+
+  get entryCount(): number {
+    return this.#records.size;
+  }
+
+  get svidCount(): number {
+    return this.#svidCount;
+  }
+
+  get subscriberCount(): number {
+    return this.#subs.size;
+  }
+
+  /** The entry and its workload view, if held. */
+  record(entryId: string): { entry: AgentEntry; view: WorkloadEntry; svid: CachedSvid | undefined } | undefined {
+    const r = this.#records.get(entryId);
+    return r ? { entry: r.entry, view: r.view, svid: r.svid } : undefined;
+  }
+
+  /**
+   * Replaces the entry set. An entry whose SPIFFE ID changed loses its SVID
+   * at once; one whose revision changed keeps serving its SVID (with the new
+   * hint) until the re-issued one arrives. Returns the IDs added, changed and removed.
+   */
+  replaceEntries(entries: readonly { entry: AgentEntry; view: WorkloadEntry }[]): { added: string[]; updated: string[]; removed: string[] } {
+    const next = new Map(entries.map((e) => [e.view.entryId, e]));
+    const added: string[] = [];
+    const updated: string[] = [];
+    const removed: string[] = [];
+    for (const [id, rec] of this.#records) {
+      if (next.has(id)) continue;
+      this.#index.remove(rec.view);
+      if (rec.svid) this.#svidCount--;
+      this.#records.delete(id);
+      removed.push(id);
+    }
+    for (const { entry, view } of next.values()) {
+      const rec = this.#records.get(view.entryId);
+      if (!rec) {
+        this.#records.set(view.entryId, { entry, view, svid: undefined, lastAccess: 0, wanted: false });
+        this.#index.add(view);
+        added.push(view.entryId);
+        continue;
+      }
+      if (rec.entry.revisionNumber === entry.revisionNumber && rec.entry === entry) continue;
+      const old = rec.view;
+      const changed = rec.entry.revisionNumber !== entry.revisionNumber || !sameView(old, view);
+      rec.entry = entry;
+      if (!changed) continue;
+      this.#index.remove(old);
+      rec.view = view;
+      this.#index.add(view);
+      updated.push(view.entryId);
+      if (rec.svid && rec.svid.identity.spiffeId !== view.spiffeId) {
+        rec.svid = undefined;
+        this.#svidCount--;
+      } else if (rec.svid && (old.hint !== view.hint || old.createdAt !== view.createdAt)) {
+        const i = rec.svid.identity;
+        rec.svid = { ...rec.svid, identity: identityOf(view, i.certChainDer, i.privateKeyPkcs8Der, i.expiresAt) };
+      }
+    }
+    if (added.length + updated.length + removed.length > 0) this.#changed();
+    return { added, updated, removed };
+  }
+
+  /** Sets the own and federated bundles; only bundles whose content changed are replaced (and notified). */
+  setBundles(own: Bundle, federated: ReadonlyMap<string, Bundle>): boolean {
+    let changed = false;
+    if (!this.#bundle || !bundlesEqual(this.#bundle, own)) {
+      this.#bundle = freezeBundle(own);
+      changed = true;
+    }
+    const next = new Map<string, Bundle>();
+    for (const [td, b] of federated) {
+      const cur = this.#federated.get(td);
+      if (cur && bundlesEqual(cur, b)) next.set(td, cur);
+      else {
+        next.set(td, freezeBundle(b));
+        changed = true;
+      }
+    }
+    if (next.size !== this.#federated.size) changed = true;
+    this.#federated = next;
+    if (changed) this.#changed();
+    return changed;
+  }
+
+  /** Entries whose selectors are all in `selectors`, oldest first. */
+  matching(selectors: ReadonlySet<string>): WorkloadEntry[] {
+    return this.#matchingRecs(selectors).map((r) => r.view);
+  }
+
+  /** The identities and bundles `selectors` see. */
+  update(selectors: ReadonlySet<string>): WorkloadUpdate {
+    const recs = this.#matchingRecs(selectors);
+    const identities = recs.map((r) => r.svid?.identity).filter((i): i is WorkloadIdentity => i !== undefined);
+    const tds = new Set<string>();
+    for (const r of recs) for (const td of r.view.federatesWith) if (td !== this.#o.trustDomain) tds.add(td);
+    const federatedBundles = [...tds]
+      .sort()
+      .map((td) => this.#federated.get(td))
+      .filter((b): b is Bundle => b !== undefined);
+    return { identities, bundle: this.#bundle, federatedBundles };
+  }
+
+  /**
+   * Records that a workload with `selectors` asked: the matching entries
+   * become recently used, and those without an SVID are wanted. Returns
+   * whether any of them lacks an SVID.
+   */
+  touch(selectors: ReadonlySet<string>): boolean {
+    const now = this.#o.now();
+    let missing = false;
+    for (const r of this.#matchingRecs(selectors)) {
+      r.lastAccess = now;
+      if (!r.svid) {
+        r.wanted = true;
+        missing = true;
+      }
+    }
+    return missing;
+  }
+
+  /**
+   * The entries that need an X.509-SVID at `now` (SPIRE's stale entries),
+   * most urgent first: those a subscriber or a request is waiting for, then
+   * outdated revisions, then SVIDs past their renewal time, then prefetches
+   * up to the remaining cache capacity.
+   */
+  due(now: number): DueSvid[] {
+    const subscribed = this.#subscribedIds();
+    const out: DueSvid[] = [];
+    const prefetch: Rec[] = [];
+    let forced = 0;
+    for (const r of this.#records.values()) {
+      const base = { entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber };
+      if (r.svid) {
+        const current = { currentExpiresAt: r.svid.identity.expiresAt };
+        if (r.svid.revision !== r.entry.revisionNumber) out.push({ ...base, ...current, reason: 'revision' });
+        else if (now >= r.svid.rotateAt) out.push({ ...base, ...current, reason: 'rotation' });
+      } else if (subscribed.has(r.view.entryId)) {
+        out.push({ ...base, reason: 'subscribed' });
+        forced++;
+      } else if (r.wanted) {
+        out.push({ ...base, reason: 'requested' });
+        forced++;
+      } else if (!r.entry.disableX509SvidPrefetch) {
+        prefetch.push(r);
+      }
+    }
+    const room = this.#o.maxSvids - this.#svidCount - forced;
+    prefetch.sort((a, b) => b.lastAccess - a.lastAccess || compareEntries(a.view, b.view));
+    for (const r of prefetch.slice(0, Math.max(0, room))) {
+      out.push({ entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber, reason: 'prefetch' });
+    }
+    return out.sort((a, b) => DUE_ORDER[a.reason] - DUE_ORDER[b.reason]);
+  }
+
+  /**
+   * Installs an SVID issued for `due`. Refused (false) when the entry is gone
+   * or now has another SPIFFE ID; an SVID for an older revision is kept but
+   * stays due.
+   */
+  store(due: DueSvid, m: SvidMaterial): boolean {
+    const r = this.#records.get(due.entryId);
+    if (!r || r.view.spiffeId !== due.spiffeId) return false;
+    if (!r.svid) this.#svidCount++;
+    const chain = Object.freeze(m.certChainDer.map((d) => new Uint8Array(d)));
+    r.svid = {
+      identity: identityOf(r.view, chain, new Uint8Array(m.privateKeyPkcs8Der), new Date(m.notAfter.getTime())),
+      notBefore: m.notBefore.getTime(),
+      notAfter: m.notAfter.getTime(),
+      rotateAt: m.rotateAt,
+      revision: due.revision,
+    };
+    r.wanted = false;
+    this.#changed();
+    return true;
+  }
+
+  /**
+   * Drops SVIDs beyond `maxSvids`, least recently requested first, never one
+   * an active subscriber matches. Returns the entry IDs whose SVID was dropped.
+   */
+  evict(): string[] {
+    let extra = this.#svidCount - this.#o.maxSvids;
+    if (extra <= 0) return [];
+    const subscribed = this.#subscribedIds();
+    const candidates = [...this.#records.values()]
+      .filter((r) => r.svid && !subscribed.has(r.view.entryId))
+      .sort((a, b) => a.lastAccess - b.lastAccess || compareEntries(b.view, a.view));
+    const evicted: string[] = [];
+    for (const r of candidates) {
+      if (extra <= 0) break;
+      r.svid = undefined;
+      r.wanted = false;
+      this.#svidCount--;
+      extra--;
+      evicted.push(r.view.entryId);
+      this.#o.log.debug('Removing SVID record', { entry_id: r.view.entryId, spiffe_id: r.view.spiffeId, last_access: r.lastAccess });
+    }
+    return evicted;
+  }
+
+  subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): { unsubscribe: () => void; set: ReadonlySet<string> } {
+    const set = new Set(selectors.map(selectorKey));
+    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)) };
+    this.#subs.add(sub);
+    return { unsubscribe: () => void this.#subs.delete(sub), set };
+  }
+
+  #matchingRecs(selectors: ReadonlySet<string>): Rec[] {
+    return this.#index
+      .matching(selectors, (id) => this.#records.get(id)?.view)
+      .map((id) => this.#records.get(id) as Rec)
+      .sort((a, b) => compareEntries(a.view, b.view));
+  }
+
+  #subscribedIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const s of this.#subs) for (const id of this.#index.matching(s.selectors, (i) => this.#records.get(i)?.view)) ids.add(id);
+    return ids;
+  }
+
+  #view(u: WorkloadUpdate): readonly object[] {
+    return [...u.identities, u.bundle ?? NO_BUNDLE, ...u.federatedBundles];
+  }
+
+  /**
+   * Defers notifications until the returned release function is called (a
+   * sync's entry, bundle and SVID changes then reach subscribers as one update).
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      if (this.#holds === 0 && this.#dirty) this.#changed();
+    };
+  }
+
+  #changed(): void {
+    if (this.#holds > 0) {
+      this.#dirty = true;
+      return;
+    }
+    this.#dirty = false;
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      for (const sub of [...this.#subs]) {
+        if (!this.#subs.has(sub)) continue;
+        const update = this.update(sub.selectors);
+        const view = this.#view(update);
+        if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) continue;
+        sub.seen = view;
+        try {
+          sub.listener(update);
+        } catch (err) {
+          this.#o.log.warn('Workload update listener failed', { error: (err as Error)?.message ?? String(err) });
+        }
+      }
+    });
+  }
+}
+
+function sameView(a: WorkloadEntry, b: WorkloadEntry): boolean {
+  return (
+    a.spiffeId === b.spiffeId &&
+    a.hint === b.hint &&
+    a.createdAt === b.createdAt &&
+    a.selectors.length === b.selectors.length &&
+    a.selectors.every((s, i) => s.type === b.selectors[i]?.type && s.value === b.selectors[i]?.value) &&
+    a.federatesWith.length === b.federatesWith.length &&
+    a.federatesWith.every((td, i) => td === b.federatesWith[i])
+  );
+}

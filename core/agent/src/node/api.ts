@@ -1,0 +1,150 @@
+/**
+ * {@link AgentServerApi} over the agent's authenticated connection. Entry
+ * sync follows SPIRE's agent (pkg/agent/client): the first request carries
+ * only the output mask; a response without revisions is the complete set;
+ * otherwise the server pages entry revisions (`more` until the last) and the
+ * agent asks, at most one page size of sorted ids at a time, for the entries
+ * it does not hold or holds stale.
+ */
+import type { Bundle } from '@spire-ts/common';
+import type { serverApiBundleV1, serverApiEntryV1, serverApiSvidV1, apiTypes } from '@spire-ts/proto';
+import { unaryCall, type ServerConnection } from './connection.js';
+import { AGENT_ENTRY_MASK, bundleFromProto, entryFromProto, entryIsStale } from './convert.js';
+import { isGrpcError } from './errors.js';
+import type { Logger } from '@spire-ts/common';
+import type { AgentEntry, AgentServerApi, JwtSvidResult, X509SvidResult } from './server-api.js';
+import { messageReader } from './stream.js';
+
+/** Longest one entry sync may take. */
+const SYNC_TIMEOUT_MS = 60_000;
+
+export class ServerApiClient implements AgentServerApi {
+  constructor(
+    private readonly conn: ServerConnection,
+    private readonly trustDomain: string,
+    private readonly log: Logger,
+  ) {}
+
+  syncAuthorizedEntries(known: ReadonlyMap<string, AgentEntry> = new Map()): Promise<AgentEntry[]> {
+    return this.conn.with('spire.api.server.entry.v1.Entry', async (client) => {
+      const call = client.SyncAuthorizedEntries({ deadline: Date.now() + SYNC_TIMEOUT_MS });
+      const reader = messageReader<serverApiEntryV1.SyncAuthorizedEntriesResponse__Output>(call);
+      const result = new Map<string, AgentEntry>();
+      const take = (entries: readonly apiTypes.Entry__Output[]): void => {
+        for (const e of entries) {
+          try {
+            const entry = entryFromProto(e);
+            result.set(entry.id, entry);
+          } catch (err) {
+            this.log.warn('Received malformed entry from SPIRE server; are the server and agent versions compatible?', { error: (err as Error).message });
+          }
+        }
+      };
+      const recv = async (what: string): Promise<serverApiEntryV1.SyncAuthorizedEntriesResponse__Output> => {
+        const res = await reader.next();
+        if (!res) throw new Error(`the server ended SyncAuthorizedEntries while the agent expected ${what}`);
+        return res;
+      };
+      try {
+        call.write({ output_mask: AGENT_ENTRY_MASK });
+        let res = await recv('the first response');
+        if (res.entry_revisions.length === 0) {
+          take(res.entries);
+          call.end();
+          return [...result.values()];
+        }
+        const pageSize = res.entry_revisions.length;
+        const needFull: string[] = [];
+        const seen = new Set<string>();
+        const revisions = (page: readonly serverApiEntryV1.EntryRevision__Output[]): void => {
+          for (const r of page) {
+            const rev = Number(r.revision_number);
+            if (!r.id || !(rev >= 0)) {
+              this.log.warn('Received malformed entry revision from SPIRE server; are the server and agent versions compatible?', { entry_id: r.id, revision: String(r.revision_number) });
+              continue;
+            }
+            seen.add(r.id);
+            const have = known.get(r.id);
+            if (have && !entryIsStale(have, rev, Number(r.created_at))) result.set(r.id, have);
+            else needFull.push(r.id);
+          }
+        };
+        revisions(res.entry_revisions);
+        while (res.more) {
+          res = await recv('more entry revisions');
+          if (res.entries.length > 0) throw new Error('the server sent entries while the agent expected entry revisions');
+          revisions(res.entry_revisions);
+        }
+        needFull.sort();
+        for (let i = 0; i < needFull.length; i += pageSize) {
+          call.write({ ids: needFull.slice(i, i + pageSize) });
+          for (;;) {
+            res = await recv('the entries it asked for');
+            if (res.entry_revisions.length > 0) throw new Error('the server sent entry revisions while the agent expected entries');
+            take(res.entries);
+            if (!res.more) break;
+          }
+        }
+        call.end();
+        // Only entries the server listed in this sync are authorised.
+        for (const id of result.keys()) if (!seen.has(id)) result.delete(id);
+        return [...result.values()];
+      } finally {
+        reader.close();
+        call.cancel();
+      }
+    });
+  }
+
+  batchNewX509Svid(requests: readonly { readonly entryId: string; readonly csr: Uint8Array }[]): Promise<X509SvidResult[]> {
+    return this.conn.with('spire.api.server.svid.v1.SVID', async (client) => {
+      const res = await unaryCall<serverApiSvidV1.BatchNewX509SVIDRequest, serverApiSvidV1.BatchNewX509SVIDResponse__Output>(
+        client.BatchNewX509SVID.bind(client),
+        { params: requests.map((r) => ({ entry_id: r.entryId, csr: r.csr })) },
+      );
+      if (res.results.length !== requests.length) {
+        throw new Error(`the server returned ${res.results.length} BatchNewX509SVID results for ${requests.length} requests`);
+      }
+      return res.results.map((r, i): X509SvidResult => {
+        const entryId = (requests[i] as { entryId: string }).entryId;
+        const code = r.status?.code ?? 0;
+        if (code !== 0) return { ok: false, entryId, code, message: r.status?.message ?? '' };
+        if (!r.svid || r.svid.cert_chain.length === 0) return { ok: false, entryId, code: 13, message: 'the server returned no SVID' };
+        return { ok: true, entryId, certChain: r.svid.cert_chain.map((c) => new Uint8Array(c)), expiresAt: Number(r.svid.expires_at) };
+      });
+    });
+  }
+
+  newJwtSvid(entryId: string, audience: readonly string[]): Promise<JwtSvidResult> {
+    return this.conn.with('spire.api.server.svid.v1.SVID', async (client) => {
+      const res = await unaryCall<serverApiSvidV1.NewJWTSVIDRequest, serverApiSvidV1.NewJWTSVIDResponse__Output>(
+        client.NewJWTSVID.bind(client),
+        { entry_id: entryId, audience: [...audience] },
+      );
+      if (!res.svid?.token) throw new Error(`the server returned no JWT-SVID for entry ${entryId}`);
+      return { token: res.svid.token, issuedAt: Number(res.svid.issued_at), expiresAt: Number(res.svid.expires_at) };
+    });
+  }
+
+  getBundle(): Promise<Bundle> {
+    return this.conn.with('spire.api.server.bundle.v1.Bundle', async (client) => {
+      const res = await unaryCall<serverApiBundleV1.GetBundleRequest, apiTypes.Bundle__Output>(client.GetBundle.bind(client), {});
+      return bundleFromProto(res, this.trustDomain);
+    });
+  }
+
+  getFederatedBundle(trustDomain: string): Promise<Bundle | undefined> {
+    return this.conn.with('spire.api.server.bundle.v1.Bundle', async (client) => {
+      try {
+        const res = await unaryCall<serverApiBundleV1.GetFederatedBundleRequest, apiTypes.Bundle__Output>(
+          client.GetFederatedBundle.bind(client),
+          { trust_domain: trustDomain },
+        );
+        return bundleFromProto(res, trustDomain);
+      } catch (err) {
+        if (isGrpcError(err) && err.code === 5) return undefined;
+        throw err;
+      }
+    });
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Server API messages (spire.api.types) to the agent's own shapes. The
+ * server's answers are checked, not trusted: a malformed bundle or entry is
+ * an error naming what is wrong.
+ */
+import type { Bundle } from '@spire-ts/common';
+import type { apiTypes } from '@spire-ts/proto';
+import type { AgentEntry } from './server-api.js';
+
+/** The entry fields the agent asks for in SyncAuthorizedEntries (SPIRE's agent output mask). */
+export const AGENT_ENTRY_MASK: apiTypes.EntryMask = {
+  spiffe_id: true,
+  selectors: true,
+  federates_with: true,
+  admin: true,
+  downstream: true,
+  revision_number: true,
+  store_svid: true,
+  hint: true,
+  additional_attributes: true,
+  created_at: true,
+};
+
+export function spiffeIdString(id: apiTypes.SPIFFEID__Output | null | undefined): string {
+  if (!id || !id.trust_domain) return '';
+  return `spiffe://${id.trust_domain}${id.path}`;
+}
+
+/** A `spire.api.types.Bundle` as a {@link Bundle}; throws when it is not one of `trustDomain`. */
+export function bundleFromProto(b: apiTypes.Bundle__Output, trustDomain: string): Bundle {
+  if (b.trust_domain !== trustDomain) {
+    throw new Error(`the server returned a bundle for trust domain ${JSON.stringify(b.trust_domain)}, expected ${JSON.stringify(trustDomain)}`);
+  }
+  return {
+    trustDomain: b.trust_domain,
+    x509Authorities: (b.x509_authorities ?? []).map((a) => new Uint8Array(a.asn1)),
+    jwtAuthorities: (b.jwt_authorities ?? []).map((k) => ({ keyId: k.key_id, publicKeyDer: new Uint8Array(k.public_key), expiresAt: Number(k.expires_at) })),
+    refreshHint: Number(b.refresh_hint),
+    sequenceNumber: Number(b.sequence_number),
+  };
+}
+
+/** An entry from SyncAuthorizedEntries; throws on one without id or SPIFFE ID. */
+export function entryFromProto(e: apiTypes.Entry__Output): AgentEntry {
+  const spiffeId = spiffeIdString(e.spiffe_id);
+  if (!e.id) throw new Error('the server returned an entry without id');
+  if (!spiffeId) throw new Error(`the server returned entry ${e.id} without a SPIFFE ID`);
+  const revision = Number(e.revision_number);
+  if (!Number.isSafeInteger(revision) || revision < 0) throw new Error(`the server returned entry ${e.id} with revision ${String(e.revision_number)}`);
+  return {
+    id: e.id,
+    spiffeId,
+    selectors: (e.selectors ?? []).map((s) => ({ type: s.type, value: s.value })),
+    federatesWith: [...(e.federates_with ?? [])],
+    admin: e.admin === true,
+    downstream: e.downstream === true,
+    revisionNumber: revision,
+    storeSvid: e.store_svid === true,
+    hint: e.hint ?? '',
+    createdAt: Number(e.created_at),
+    disableX509SvidPrefetch: e.additional_attributes?.disable_x509_svid_prefetch === true,
+    jwtSvidIncludeJti: e.additional_attributes?.jwt_svid_include_jti === true,
+  };
+}
+
+/** SPIRE's staleness test: a different revision, or (when known) a different creation time. */
+export function entryIsStale(known: AgentEntry, revision: number, createdAt: number): boolean {
+  if (known.revisionNumber !== revision) return true;
+  return createdAt !== 0 && known.createdAt !== createdAt;
+}

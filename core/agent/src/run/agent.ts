@@ -1,0 +1,125 @@
+/**
+ * spire-agent running: node identity (attest or resume, renew), the sync
+ * manager (entries, SVIDs, bundles), the Workload API on its Unix socket and
+ * the health listener, started in that order from a loaded plugin catalog and
+ * stopped in reverse. A terminal node identity event (banned, evicted,
+ * identity lost) stops the agent with the reason.
+ */
+import { mkdirSync } from 'node:fs';
+import { startHealthListener, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import type { RuntimeConfig } from '../config/runtime.js';
+import { AgentManager } from '../manager/index.js';
+import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
+import type { NodeIdentityError } from '../node/index.js';
+import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService } from '../workload/index.js';
+import { watchTerminalDenials } from './denials.js';
+
+export interface StartAgentOptions {
+  readonly config: RuntimeConfig;
+  readonly catalog: Catalog;
+  readonly log: Logger;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly identity: NodeIdentity;
+  readonly manager: AgentManager;
+  readonly workloadApi: WorkloadApiServer | undefined;
+  readonly health: HealthListener | undefined;
+  /** Resolves with the terminal error if the node identity is lost (banned, evicted...). */
+  readonly terminated: Promise<NodeIdentityError>;
+  close(): Promise<void>;
+}
+
+/** Starts the agent from a loaded catalog; on failure, stops what it started and rethrows. */
+export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
+  const { config, catalog, log } = o;
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.warn('Error while stopping', { error: (err as Error).message });
+      }
+    }
+    stops.length = 0;
+  };
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const nodePlugins = catalog.ofType('NodeAttestor');
+    let attestor: AgentNodeAttestor | undefined;
+    const first = nodePlugins[0];
+    if (first) attestor = new NodeAttestorV1(first as ManagedPlugin<'spire.plugin.agent.nodeattestor.v1.NodeAttestor'>);
+
+    const identity = new NodeIdentity(await nodeIdentityOptions(config, { log, ...(attestor ? { attestor } : {}) }));
+    // Lost identity: told by the node identity (attestation, renewal) or by a
+    // sync refused because the agent is banned or evicted (as SPIRE's manager).
+    let terminate: (err: NodeIdentityError) => void = () => {};
+    const terminated = new Promise<NodeIdentityError>((resolve) => (terminate = resolve));
+    identity.onTerminal(terminate);
+    const managerApi = watchTerminalDenials(identity.api, (err) => {
+      log.error(err.message);
+      terminate(err);
+    });
+    await identity.start();
+    stops.push(() => identity.stop());
+    log.info('Node identity ready', { spiffe_id: identity.svid.spiffeId, expires_at: new Date(identity.svid.notAfter).toISOString() });
+
+    const manager = new AgentManager({
+      api: managerApi,
+      trustDomain: config.trustDomain,
+      log,
+      syncIntervalMs: config.syncIntervalMs,
+      x509SvidCacheMaxSize: config.x509SvidCacheMaxSize,
+      jwtSvidCacheMaxSize: config.jwtSvidCacheMaxSize,
+      workloadKeyType: config.workloadX509SvidKeyType,
+    });
+    await manager.start();
+    stops.push(() => manager.stop());
+
+    let workloadApi: WorkloadApiServer | undefined;
+    if (!config.workloadApi.disabled) {
+      const attestors = catalog.ofType('WorkloadAttestor').map((p) => new WorkloadAttestorV1(p as ManagedPlugin<'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor'>));
+      const api = new WorkloadApiServer({
+        cache: manager,
+        attestation: new WorkloadAttestation({ attestors, log }),
+        trustDomain: config.trustDomain,
+        log,
+        allowedForeignJwtClaims: config.workloadApi.allowedForeignJwtClaims,
+        allowUnauthenticatedVerifiers: config.workloadApi.allowUnauthenticatedVerifiers,
+        addServices: (server) => addWorkloadHealthService(server, { socketPath: config.socketPath, log }),
+      });
+      await api.start(config.socketPath);
+      stops.push(() => api.close());
+      workloadApi = api;
+    }
+
+    let health: HealthListener | undefined;
+    if (config.healthChecks.listenerEnabled) {
+      const hc = config.healthChecks;
+      health = await startHealthListener({
+        bindAddress: hc.bindAddress,
+        bindPort: hc.bindPort,
+        livePath: hc.livePath,
+        readyPath: hc.readyPath,
+        checks: () => {
+          const lost = identity.terminal !== undefined;
+          const synced = !manager.degraded;
+          return {
+            'agent.node': { live: !lost, ready: !lost, ...(lost ? { details: { error: identity.terminal?.message } } : {}) },
+            'agent.sync': { live: true, ready: synced, ...(synced ? {} : { details: { degraded: true } }) },
+          };
+        },
+      });
+      const h = health;
+      stops.push(() => h.close());
+      log.info('Serving health checks', { address: `${h.address.address}:${h.address.port}` });
+    }
+    log.info('spire-agent is ready', { spiffe_id: identity.svid.spiffeId, socket_path: config.socketPath });
+    return { identity, manager, workloadApi, health, terminated, close: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

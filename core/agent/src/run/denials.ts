@@ -1,0 +1,40 @@
+/**
+ * Terminal answers to the sync manager's calls. SPIRE's agent stops when a
+ * sync is refused because the agent is banned (and cannot go on when the
+ * server no longer knows it): the manager only retries, so the server API it
+ * uses is wrapped here to report those denials, with the reason SPIRE servers
+ * put in the PermissionDenied status details.
+ */
+import { NodeIdentityError, deniedReason, type AgentServerApi } from '../node/index.js';
+
+/** The terminal error a server answer means, if any (banned or evicted); undefined for anything worth retrying. */
+export function terminalDenial(err: unknown, what: string): NodeIdentityError | undefined {
+  const reason = deniedReason(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (reason === 'AGENT_BANNED') return new NodeIdentityError('ERR_NODE_BANNED', `agent is banned: the server refused to ${what} (${detail})`, { cause: err });
+  if (reason === 'AGENT_NOT_ATTESTED') {
+    return new NodeIdentityError('ERR_NODE_EVICTED', `agent was evicted: the server no longer knows this agent and refused to ${what} (${detail})`, { cause: err });
+  }
+  return undefined;
+}
+
+/** `api` with every failure checked by {@link terminalDenial}; the first terminal one is passed to `onTerminal` (errors are still thrown to the caller). */
+export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: NodeIdentityError) => void): AgentServerApi {
+  let reported = false;
+  const check = <T>(what: string, call: () => Promise<T>): Promise<T> =>
+    call().catch((err: unknown) => {
+      const terminal = reported ? undefined : terminalDenial(err, what);
+      if (terminal) {
+        reported = true;
+        onTerminal(terminal);
+      }
+      throw err;
+    });
+  return {
+    syncAuthorizedEntries: (known) => check('sync registration entries', () => api.syncAuthorizedEntries(known)),
+    batchNewX509Svid: (requests) => check('issue X509-SVIDs', () => api.batchNewX509Svid(requests)),
+    newJwtSvid: (entryId, audience) => check('issue a JWT-SVID', () => api.newJwtSvid(entryId, audience)),
+    getBundle: () => check('return the trust bundle', () => api.getBundle()),
+    getFederatedBundle: (trustDomain) => check('return a federated bundle', () => api.getFederatedBundle(trustDomain)),
+  };
+}

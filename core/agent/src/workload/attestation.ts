@@ -1,0 +1,173 @@
+/**
+ * Workload attestation of a Workload API caller (SPIRE's
+ * pkg/agent/attestor/workload and endpoints/peertracker.go): every
+ * WorkloadAttestor runs in parallel on the caller's pid, under a time limit;
+ * selectors of the attestors that succeed are kept when others fail, and all
+ * failing is an error. Afterwards the caller is checked again: the process
+ * must still exist with the start time, uid and gid recorded when its
+ * connection was accepted, else the selectors could describe another process
+ * that was given the same pid.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { Logger } from '@spire-ts/common';
+import { processStartTime } from '@spire-ts/peercred';
+import type { Selector } from './cache.js';
+import type { WorkloadAttestor } from './attestor-v1.js';
+
+/** The caller as the kernel reported it when its connection was accepted. */
+export interface CallerProcess {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** `/proc/<pid>/stat` start time at accept (see `processStartTime`). */
+  readonly startTime: number;
+}
+
+export type WorkloadAttestationErrorReason = 'timeout' | 'cancelled' | 'attestors-failed' | 'caller-gone';
+
+/** Why a caller could not be attested; the Workload API answers UNAVAILABLE "workload attestation failed". */
+export class WorkloadAttestationError extends Error {
+  readonly reason: WorkloadAttestationErrorReason;
+
+  constructor(reason: WorkloadAttestationErrorReason, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WorkloadAttestationError';
+    this.reason = reason;
+  }
+}
+
+export interface WorkloadAttestationOptions {
+  attestors: readonly WorkloadAttestor[];
+  log: Logger;
+  /** Longest the attestors may take together; default 30 s. */
+  timeoutMs?: number;
+  /** Where procfs is (SPIRE's HOST_PROC); default `/proc`. Only used for the state, uid and gid re-check. */
+  procRoot?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+function gone(pid: number, why: string, cause?: unknown): WorkloadAttestationError {
+  return new WorkloadAttestationError('caller-gone', `could not verify existence of the original caller (pid ${pid}): ${why}`, { cause });
+}
+
+/**
+ * Throws {@link WorkloadAttestationError} `caller-gone` unless `caller.pid`
+ * still names the process that connected: same start time, not a zombie,
+ * `/proc/<pid>` still owned by the uid and gid the kernel reported at
+ * `connect(2)` (SPIRE's watcher checks the same three things).
+ *
+ * @example
+ * ```ts
+ * const selectors = await runAttestors(caller.pid);
+ * verifyCaller(caller); // the pid was not reused meanwhile
+ * ```
+ */
+export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
+  const { pid } = caller;
+  let now: number;
+  try {
+    now = processStartTime(pid);
+  } catch (err) {
+    throw gone(pid, `failed to get starttime: ${(err as Error).message}`, err);
+  }
+  if (now !== caller.startTime) {
+    throw gone(pid, `new process detected: process starttime ${now} does not match original caller ${caller.startTime}`);
+  }
+  let stat: string;
+  let owner: { uid: number; gid: number };
+  try {
+    stat = readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
+    owner = statSync(`${procRoot}/${pid}`);
+  } catch (err) {
+    throw gone(pid, `caller exit suspected: ${(err as Error).message}`, err);
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (state === 'Z' || state === 'X' || state === 'x') throw gone(pid, `caller has exited (process state ${state})`);
+  if (owner.uid !== caller.uid) throw gone(pid, `new process detected: process uid ${owner.uid} does not match original caller ${caller.uid}`);
+  if (owner.gid !== caller.gid) throw gone(pid, `new process detected: process gid ${owner.gid} does not match original caller ${caller.gid}`);
+}
+
+/**
+ * @example
+ * ```ts
+ * const attestation = new WorkloadAttestation({ attestors: [unix], log });
+ * const selectors = await attestation.attest(caller);
+ * ```
+ */
+export class WorkloadAttestation {
+  readonly #attestors: readonly WorkloadAttestor[];
+  readonly #log: Logger;
+  readonly #timeoutMs: number;
+  readonly #procRoot: string;
+
+  constructor(options: WorkloadAttestationOptions) {
+    const names = new Set<string>();
+    for (const a of options.attestors) {
+      if (names.has(a.name)) throw new TypeError(`two workload attestors are named ${JSON.stringify(a.name)}`);
+      names.add(a.name);
+    }
+    this.#attestors = [...options.attestors];
+    this.#log = options.log;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.#timeoutMs > 0)) throw new TypeError(`timeoutMs must be positive, got ${String(options.timeoutMs)}`);
+    this.#procRoot = options.procRoot ?? '/proc';
+  }
+
+  /**
+   * The caller's selectors from every attestor, in attestor order, then the
+   * re-check of {@link verifyCaller}. `signal` aborts the wait (the client
+   * went away).
+   *
+   * @throws WorkloadAttestationError
+   */
+  async attest(caller: CallerProcess, signal?: AbortSignal): Promise<Selector[]> {
+    const log = this.#log.with({ pid: caller.pid });
+    verifyCaller(caller, this.#procRoot);
+    const results = await this.#runAll(caller.pid, signal, log);
+    const selectors: Selector[] = [];
+    const errors: string[] = [];
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') selectors.push(...r.value);
+      else errors.push(`workload attestor ${JSON.stringify(this.#attestors[i]!.name)} failed: ${(r.reason as Error).message ?? String(r.reason)}`);
+    }
+    if (errors.length > 0) {
+      if (errors.length === results.length) throw new WorkloadAttestationError('attestors-failed', errors.join('; '));
+      log.error('Failed to collect all selectors', { error: errors.join('; ') });
+    }
+    verifyCaller(caller, this.#procRoot);
+    return selectors;
+  }
+
+  async #runAll(pid: number, signal: AbortSignal | undefined, log: Logger): Promise<PromiseSettledResult<Selector[]>[]> {
+    if (signal?.aborted) throw new WorkloadAttestationError('cancelled', 'the caller went away before attestation');
+    const all = Promise.allSettled(
+      this.#attestors.map(async (a) => {
+        try {
+          return await a.attest(pid, { deadlineMs: this.#timeoutMs });
+        } catch (err) {
+          log.error(`workload attestor ${JSON.stringify(a.name)} failed`, { error: (err as Error).message ?? String(err) });
+          throw err;
+        }
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new WorkloadAttestationError('timeout', `workload attestors did not finish within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      onAbort = () => reject(new WorkloadAttestationError('cancelled', 'the caller went away during attestation'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([all, stop]);
+    } catch (err) {
+      if (err instanceof WorkloadAttestationError && err.reason === 'timeout') log.error('Timed out collecting selectors', { error: err.message });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The SPIFFE Workload API endpoint: a Unix socket whose connections are
+ * accepted here, identified by SO_PEERCRED (pid, uid, gid and the pid's start
+ * time, read before any byte of the connection), tagged, and handed to a
+ * grpc-js server through its connection injector. Handlers find the caller
+ * from `call.getPeer()`; nothing the client sends can change who it is.
+ */
+import { chmodSync } from 'node:fs';
+import * as net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@spire-ts/common';
+import { ConnectionRegistry, peerCredentialsOf, processStartTime } from '@spire-ts/peercred';
+import { addService } from '@spire-ts/plugin-sdk';
+import type { WorkloadCache } from './cache.js';
+import type { CallerProcess, WorkloadAttestation } from './attestation.js';
+import { workloadApiHandlers } from './handlers.js';
+import { prepareSocketPath } from './socket.js';
+
+export interface WorkloadApiServerOptions {
+  cache: WorkloadCache;
+  attestation: WorkloadAttestation;
+  /** The agent's trust domain (bare name). */
+  trustDomain: string;
+  log: Logger;
+  /** SPIRE `allowed_foreign_jwt_claims`. */
+  allowedForeignJwtClaims?: readonly string[];
+  /** SPIRE `allow_unauthenticated_verifiers`. */
+  allowUnauthenticatedVerifiers?: boolean;
+  /** Registers more services on the same socket (Envoy SDS, health); they find callers with {@link WorkloadApiServer.callerOf}. */
+  addServices?: (server: grpc.Server) => void;
+  /** How long close() lets calls finish before cutting connections; default 5 s. */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * const api = new WorkloadApiServer({ cache, attestation, trustDomain: 'example.org', log });
+ * await api.start('/tmp/spire-agent/public/api.sock');
+ * // ...
+ * await api.close();
+ * ```
+ */
+export class WorkloadApiServer {
+  readonly #options: WorkloadApiServerOptions;
+  readonly #log: Logger;
+  readonly #callers = new ConnectionRegistry<CallerProcess>();
+  readonly #streams = new Set<() => void>();
+  #grpc: grpc.Server | undefined;
+  #listener: net.Server | undefined;
+  #socketPath: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: WorkloadApiServerOptions) {
+    this.#options = options;
+    this.#log = options.log.with({ subsystem_name: 'endpoints' });
+  }
+
+  /** The socket being served, once started. */
+  get socketPath(): string | undefined {
+    return this.#socketPath;
+  }
+
+  /** Open Workload API connections with known credentials. */
+  get connectionCount(): number {
+    return this.#callers.size;
+  }
+
+  /** The caller of a call on this server's socket (SO_PEERCRED at accept); undefined for anything else. */
+  callerOf(call: { getPeer(): string }): CallerProcess | undefined {
+    return this.#callers.get(call.getPeer());
+  }
+
+  /**
+   * Serves the Workload API on `socketPath` (see `prepareSocketPath` for the
+   * directory and stale-socket rules; the socket itself is mode 0777).
+   */
+  async start(socketPath: string): Promise<void> {
+    if (this.#listener || this.#closing) throw new Error('the Workload API server was already started');
+    await prepareSocketPath(socketPath, this.#log);
+
+    const server = new grpc.Server();
+    addService(
+      server,
+      'SpiffeWorkloadAPI',
+      workloadApiHandlers({
+        cache: this.#options.cache,
+        attestation: this.#options.attestation,
+        callerOf: (call) => this.callerOf(call),
+        trustDomain: this.#options.trustDomain,
+        log: this.#log,
+        allowedForeignJwtClaims: new Set(this.#options.allowedForeignJwtClaims ?? []),
+        allowUnauthenticatedVerifiers: this.#options.allowUnauthenticatedVerifiers ?? false,
+        trackStream: (end) => {
+          this.#streams.add(end);
+          return () => this.#streams.delete(end);
+        },
+      }),
+    );
+    this.#options.addServices?.(server);
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+    // Runs before any byte is read: credentials, registration, injection, all synchronous.
+    const listener = net.createServer((socket) => {
+      try {
+        const creds = peerCredentialsOf(socket);
+        this.#callers.register(socket, { ...creds, startTime: processStartTime(creds.pid) });
+      } catch (err) {
+        this.#log.warn('Rejected Workload API connection: caller credentials unavailable', { error: (err as Error).message });
+        socket.destroy();
+        return;
+      }
+      injector.injectConnection(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(socketPath, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (err) => this.#log.error('Workload API listener error', { error: err.message }));
+    try {
+      chmodSync(socketPath, 0o777);
+    } catch (err) {
+      await new Promise((resolve) => listener.close(resolve));
+      injector.destroy();
+      server.forceShutdown();
+      throw new Error(`unable to change UDS permissions: ${(err as Error).message}`, { cause: err });
+    }
+    this.#grpc = server;
+    this.#listener = listener;
+    this.#socketPath = socketPath;
+    this.#log.info('Starting Workload and SDS APIs', { address: socketPath, network: 'unix' });
+  }
+
+  /** Stops accepting, ends open streams (UNAVAILABLE), lets unary calls finish within the grace period, removes the socket. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const listener = this.#listener;
+    const server = this.#grpc;
+    if (!listener || !server) return;
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    for (const end of [...this.#streams]) end();
+    const grace = this.#options.shutdownGraceMs ?? 5000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, grace);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    server.forceShutdown();
+    await closed;
+    this.#log.info('Workload API stopped', { address: this.#socketPath });
+  }
+}

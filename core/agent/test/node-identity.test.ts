@@ -1,0 +1,222 @@
+/**
+ * The agent's node identity against a real spire-server (run in-process with
+ * the SQLite DataStore and disk KeyManager): join token attestation over TLS,
+ * persistence and reuse across restarts, renewal at half-life, ban, refusal
+ * of a wrong bootstrap bundle, insecure bootstrap, and the refusals at start
+ * (used join token with an expired SVID, trust domain change).
+ */
+import { X509Certificate } from 'node:crypto';
+import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concatCertificates } from '@spire-ts/common';
+import { NodeIdentityError } from '../src/node/errors.js';
+import type { NodeIdentity } from '../src/node/identity.js';
+import { BUNDLE_FILE, DATA_FILE, KEY_FILE, SVID_FILE } from '../src/node/storage.js';
+import { bundleFile, identity, joinToken, selfSigned, startServer, tempDir, TD, unary, type Harness } from './node-fixtures.js';
+
+let h: Harness;
+const dirs: string[] = [];
+const running: NodeIdentity[] = [];
+
+function dir(): string {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+}
+
+beforeAll(async () => {
+  h = await startServer({ extra: '  agent_ttl = "20s"' });
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of running) await r.stop();
+  await h?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function serial(chain: readonly Uint8Array[]): string {
+  return new X509Certificate(chain[0]!).serialNumber;
+}
+
+async function agentOnServer(spiffeId: string) {
+  const c = h.local('spire.api.server.agent.v1.Agent');
+  return unary(c.GetAgent.bind(c), { id: { trust_domain: TD, path: new URL(spiffeId).pathname } });
+}
+
+describe('node identity', () => {
+  let dataDir: string;
+  let token: string;
+  let firstSerial: string;
+
+  it('attests with a join token, verifying the server against the bootstrap bundle, and persists the identity', async () => {
+    dataDir = dir();
+    token = await joinToken(h);
+    const id = identity(h, { dataDir, joinToken: token, trustBundle: { kind: 'path', path: await bundleFile(h, dataDir), format: 'pem' } });
+    await id.start();
+    try {
+      expect(id.svid.spiffeId).toBe(`spiffe://${TD}/spire/agent/join_token/${token}`);
+      expect(id.reattestable).toBe(false);
+      firstSerial = serial(id.svid.chain);
+      expect(BigInt((await agentOnServer(id.svid.spiffeId)).x509svid_serial_number)).toBe(BigInt(`0x${firstSerial}`));
+      // Files: chain, key (0600), bundle, data.
+      expect(readFileSync(join(dataDir, SVID_FILE))).toEqual(concatCertificates(id.svid.chain));
+      expect(statSync(join(dataDir, KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(dataDir, BUNDLE_FILE))).toEqual(concatCertificates(id.bundle.x509Authorities));
+      expect(JSON.parse(readFileSync(join(dataDir, DATA_FILE), 'utf8'))).toEqual({ trust_domain: TD, reattestable: false, spiffe_id: id.svid.spiffeId });
+      // The mTLS connection works for agent-only RPCs.
+      expect(await id.api.syncAuthorizedEntries()).toEqual([]);
+      expect((await id.api.getBundle()).x509Authorities.length).toBeGreaterThan(0);
+    } finally {
+      await id.stop();
+    }
+  });
+
+  it('reuses the persisted SVID on restart without attesting again (the token is already used)', async () => {
+    const id = identity(h, { dataDir, joinToken: token, trustBundle: { kind: 'path', path: join(dataDir, 'bootstrap.pem'), format: 'pem' } });
+    await id.start();
+    try {
+      expect(serial(id.svid.chain)).toBe(firstSerial);
+      expect(id.logs.lines.some((l) => l.msg === 'SVID loaded')).toBe(true);
+      expect(id.logs.lines.some((l) => l.msg.includes('Node attestation was successful'))).toBe(false);
+      expect(await id.api.syncAuthorizedEntries()).toEqual([]);
+    } finally {
+      await id.stop();
+    }
+  });
+
+  it('refuses a data_dir of another trust domain', async () => {
+    const other = dir();
+    cpSync(dataDir, other, { recursive: true });
+    const id = identity(h, { dataDir: other, trustDomain: 'other.org', joinToken: 'x' });
+    const err = await id.start().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NodeIdentityError);
+    expect((err as Error).message).toMatch(/holds the identity of an agent of trust domain "example.org" .*but trust_domain is "other.org"/);
+    await id.stop();
+  });
+
+  it('refuses a valid persisted SVID without a cached bundle when insecure bootstrap gives none', async () => {
+    const other = dir();
+    cpSync(dataDir, other, { recursive: true });
+    rmSync(join(other, BUNDLE_FILE));
+    const id = identity(h, { dataDir: other, joinToken: token, trustBundle: { kind: 'insecure' } });
+    const err = await id.start().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/is valid but there is no cached trust bundle .*restore the bundle file or configure trust_bundle_path/);
+    await id.stop();
+  });
+
+  it('reports an unreachable server as a failed attestation', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, serverPort: 1, joinToken: 'whatever', trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
+    const err = await id.start().catch((e: unknown) => e);
+    expect((err as NodeIdentityError).code).toBe('ERR_NODE_ATTEST');
+    expect((err as Error).message).toMatch(/^node attestation with join_token failed: Unavailable: /);
+    await id.stop();
+  });
+
+  it('refuses to start when the persisted SVID expired and the configured join token was already used', async () => {
+    const d = dir();
+    const used = 'already-used-token';
+    const expired = await selfSigned(`spiffe://${TD}/spire/agent/join_token/${used}`, new Date(Date.now() - 7200_000), new Date(Date.now() - 3600_000));
+    writeFileSync(join(d, SVID_FILE), expired.der);
+    writeFileSync(join(d, KEY_FILE), expired.key.export({ type: 'pkcs8', format: 'der' }));
+    writeFileSync(join(d, DATA_FILE), JSON.stringify({ trust_domain: TD, reattestable: false, spiffe_id: '' }));
+    const id = identity(h, { dataDir: d, joinToken: used, trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
+    const err = await id.start().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/agent SVID expired and join token already-used-token already used.*create a new token with `spire-server token generate` and pass -joinToken/);
+    await id.stop();
+    // With a new token it attests again.
+    const fresh = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: join(d, 'bootstrap.pem'), format: 'pem' } });
+    await fresh.start();
+    expect(fresh.svid.notAfter).toBeGreaterThan(Date.now());
+    await fresh.stop();
+  });
+
+  it('refuses to talk to a server that does not verify against the bootstrap bundle', async () => {
+    const d = dir();
+    const wrong = await selfSigned(`spiffe://${TD}`, new Date(Date.now() - 60_000), new Date(Date.now() + 3600_000), true);
+    const path = join(d, 'wrong.pem');
+    writeFileSync(path, wrong.pem);
+    const t = await joinToken(h);
+    const id = identity(h, { dataDir: d, joinToken: t, trustBundle: { kind: 'path', path, format: 'pem' } });
+    const err = await id.start().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NodeIdentityError);
+    expect((err as NodeIdentityError).code).toBe('ERR_NODE_SERVER_AUTH');
+    expect((err as Error).message).toContain(`cannot authenticate the SPIRE server at 127.0.0.1:${h.port} as spiffe://${TD}/spire/server with the trust bundle from trust_bundle_path ${path}`);
+    expect(existsSync(join(d, SVID_FILE))).toBe(false);
+    await id.stop();
+    // The token was not spent: a correct bundle still attests with it.
+    const ok = identity(h, { dataDir: d, joinToken: t, trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
+    await ok.start();
+    await ok.stop();
+  });
+
+  it('refuses a server whose SVID verifies but is not spiffe://<td>/spire/server of the configured trust domain', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, trustDomain: 'other.org', joinToken: 'unused', trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
+    const err = await id.start().catch((e: unknown) => e);
+    expect((err as NodeIdentityError).code).toBe('ERR_NODE_SERVER_AUTH');
+    expect((err as Error).message).toContain(`the server presented SPIFFE ID spiffe://${TD}/spire/server, expected spiffe://other.org/spire/server`);
+    await id.stop();
+  });
+
+  it('insecure bootstrap attests without verifying the server, warns, then pins the server bundle', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'insecure' } });
+    await id.start();
+    try {
+      expect(id.logs.lines.some((l) => l.level === 'warn' && /insecure bootstrap/i.test(l.msg))).toBe(true);
+      expect(readFileSync(join(d, BUNDLE_FILE))).toEqual(concatCertificates(id.bundle.x509Authorities));
+      expect(id.connection.credentials?.roots).toBeDefined();
+      await id.api.getBundle();
+    } finally {
+      await id.stop();
+    }
+  });
+
+  it('renews the agent SVID at half its life with a new key, persists it, and uses it', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
+    running.push(id);
+    await id.start();
+    const before = id.svid;
+    expect(before.notAfter - before.notBefore).toBeLessThanOrEqual(31_000);
+    const renewed = await new Promise<typeof before>((resolve) => id.onSvid(resolve));
+    expect(serial(renewed.chain)).not.toBe(serial(before.chain));
+    expect(renewed.key).not.toBe(before.key);
+    expect(Date.now()).toBeGreaterThanOrEqual(id.renewalDue(before) - 1000);
+    expect(readFileSync(join(d, SVID_FILE))).toEqual(concatCertificates(renewed.chain));
+    // The server activates the new serial when the agent first uses the new SVID (SPIRE's new_x509svid_serial_number).
+    await id.api.syncAuthorizedEntries();
+    const onServer = await agentOnServer(renewed.spiffeId);
+    expect(BigInt(onServer.x509svid_serial_number)).toBe(BigInt(`0x${serial(renewed.chain)}`));
+    expect(id.terminal).toBeUndefined();
+  }, 40_000);
+
+  it('a banned agent gets a terminal "agent is banned" event', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' }, bundleRefreshMs: 300 });
+    running.push(id);
+    await id.start();
+    const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
+    const admin = h.local('spire.api.server.agent.v1.Agent');
+    await unary(admin.BanAgent.bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
+    const err = await terminal;
+    expect(err.code).toBe('ERR_NODE_BANNED');
+    expect(err.message).toMatch(/^agent is banned/);
+    expect(id.terminal).toBe(err);
+  });
+
+  it('an evicted agent gets a terminal "agent was evicted" event', async () => {
+    const d = dir();
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' }, bundleRefreshMs: 300 });
+    running.push(id);
+    await id.start();
+    const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
+    const admin = h.local('spire.api.server.agent.v1.Agent');
+    await unary(admin.DeleteAgent.bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
+    const err = await terminal;
+    expect(err.code).toBe('ERR_NODE_EVICTED');
+    expect(err.message).toMatch(/^agent was evicted/);
+  });
+});
