@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 const BENCHES = {
   plugin: 'bench/dist/plugin.js',
   datastore: 'plugins/server-datastore-sql/dist/bench.js',
+  server: 'bench/dist/server.js',
 };
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !(name in BENCHES)) {
