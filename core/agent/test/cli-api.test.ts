@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwtUnverified, memoryLogger, pemDecode, pemEncode } from '@spire-ts/common';
 import { main } from '../src/cli/commands.js';
 import type { ApiIO } from '../src/cli/commands.js';
-import { StaticWorkloadCache, WorkloadApiServer, WorkloadAttestation, type WorkloadEntry } from '../src/workload/index.js';
+import { StaticWorkloadCache, WorkloadApiServer, WorkloadAttestation } from '../src/workload/index.js';
 import { addWorkloadHealthService } from '../src/workload/health.js';
-import { bundleOf, jwtMinter, makeCa, makeJwtKey, makeSvid, procAttestor, tempDir, type TestCa } from './workload-fixtures.js';
+import { bundleOf, jwtMinter, makeCa, makeJwtKey, makeSvid, procAttestor, tempDir, unixEntry, type TestCa } from './workload-fixtures.js';
 
 const TD = 'example.org';
 const uid = process.geteuid!();
@@ -35,15 +35,7 @@ const servers: WorkloadApiServer[] = [];
 /** While set, attestation waits for it (to make calls time out). */
 let hold: Promise<void> | undefined;
 
-const entry = (id: string, spiffeId: string, value: string, extra: Partial<WorkloadEntry> = {}): WorkloadEntry => ({
-  entryId: id,
-  spiffeId,
-  selectors: [{ type: 'unix', value }],
-  hint: '',
-  federatesWith: [],
-  createdAt: 1,
-  ...extra,
-});
+const entry = unixEntry;
 
 async function serve(c: StaticWorkloadCache, path: string, health: boolean, probePath = path): Promise<void> {
   const server = new WorkloadApiServer({

@@ -107,5 +107,8 @@ describe('spire-agent', () => {
     expect(r.code).toBe(127);
     expect(r.stderr).toContain('Usage: spire-agent [--version] [--help] <command> [<args>]');
     expect(r.stderr).toContain('Validates a SPIRE agent configuration file');
+    // Every command, sorted: the client verbs with run and validate.
+    expect([...r.stderr.matchAll(/^ {4}(\S+) +(.*)$/gm)].map((m) => m[1])).toEqual(['api', 'healthcheck', 'run', 'validate']);
+    expect(r.stderr).toMatch(/^ {4}healthcheck +Determines agent health status$/m);
   });
 });

@@ -1,13 +1,12 @@
 // Test support for the cache manager: an AgentServerApi backed by a real
 // server CA (core/server's CAManager over an in-process KeyManager that uses
-// the memory plugin's key code), a fake clock with hand-driven timers, and
+// the memory plugin's key code, core/server/test/key-manager.ts), a fake clock with hand-driven timers, and
 // SVID checks with node:crypto.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { expect } from 'vitest';
 import { memoryLogger, parseCSR, parseCertificate, validateX509Svid, type Bundle } from '@spire-ts/common';
-// eslint-disable-next-line no-restricted-imports -- test only: sign digests exactly as the memory KeyManager does
-import { generateKey, signDigest } from '../../../plugins/server-keymanager-memory/src/keys.js';
-import { CAManager, type Key, type KeyManager, type KeyManagerKeyType } from '../../server/src/index.js';
+import { CAManager } from '../../server/src/index.js';
+import { InProcessKeyManager } from '../../server/test/key-manager.js';
 import type { AgentEntry, AgentServerApi, JwtSvidResult, X509SvidResult } from '../src/node/server-api.js';
 import { AgentManager, type AgentManagerOptions, type ManagerTimers } from '../src/manager/index.js';
 import type { WorkloadIdentity } from '../src/workload/cache.js';
@@ -55,22 +54,6 @@ export class FakeTime implements ManagerTimers {
   }
 }
 
-class TestKeyManager implements KeyManager {
-  readonly keys = new Map<string, Key>();
-  async generateKey(id: string, type: KeyManagerKeyType): Promise<Key> {
-    const sk = await generateKey(type);
-    const key: Key = { id, type, publicKeyDer: sk.publicKeyDer, fingerprint: sk.fingerprint, sign: (d, o) => Promise.resolve(signDigest(sk, d, o)) };
-    this.keys.set(id, key);
-    return key;
-  }
-  getKey(id: string): Promise<Key | undefined> {
-    return Promise.resolve(this.keys.get(id));
-  }
-  getKeys(): Promise<Key[]> {
-    return Promise.resolve([...this.keys.values()]);
-  }
-}
-
 /** A gRPC-style error as the real client rejects with. */
 export function grpcError(code: number, details: string): Error {
   return Object.assign(new Error(`${code} ${details}`), { code, details });
@@ -112,7 +95,7 @@ export class TestServer implements AgentServerApi {
   ) {}
 
   static async create(time: FakeTime, x509SvidTtlMs = HOUR): Promise<TestServer> {
-    const ca = await CAManager.create({ trustDomain: TD, clock: time, keyManager: new TestKeyManager(), caTtlMs: 24 * HOUR, svid: { x509SvidTtlMs, jwtSvidTtlMs: 5 * MIN } });
+    const ca = await CAManager.create({ trustDomain: TD, clock: time, keyManager: new InProcessKeyManager(), caTtlMs: 24 * HOUR, svid: { x509SvidTtlMs, jwtSvidTtlMs: 5 * MIN } });
     return new TestServer(ca, time);
   }
 

@@ -193,30 +193,20 @@ describe('node identity', () => {
     expect(id.terminal).toBeUndefined();
   }, 40_000);
 
-  it('a banned agent gets a terminal "agent is banned" event', async () => {
+  it.each([
+    ['a banned agent gets a terminal "agent is banned" event', 'BanAgent', 'ERR_NODE_BANNED', /^agent is banned/],
+    ['an evicted agent gets a terminal "agent was evicted" event', 'DeleteAgent', 'ERR_NODE_EVICTED', /^agent was evicted/],
+  ] as const)('%s', async (_name, rpc, code, message) => {
     const d = dir();
     const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' }, bundleRefreshMs: 300 });
     running.push(id);
     await id.start();
     const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
     const admin = h.local('spire.api.server.agent.v1.Agent');
-    await unary(admin.BanAgent.bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
+    await unary(admin[rpc].bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
     const err = await terminal;
-    expect(err.code).toBe('ERR_NODE_BANNED');
-    expect(err.message).toMatch(/^agent is banned/);
+    expect(err.code).toBe(code);
+    expect(err.message).toMatch(message);
     expect(id.terminal).toBe(err);
-  });
-
-  it('an evicted agent gets a terminal "agent was evicted" event', async () => {
-    const d = dir();
-    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' }, bundleRefreshMs: 300 });
-    running.push(id);
-    await id.start();
-    const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
-    const admin = h.local('spire.api.server.agent.v1.Agent');
-    await unary(admin.DeleteAgent.bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
-    const err = await terminal;
-    expect(err.code).toBe('ERR_NODE_EVICTED');
-    expect(err.message).toMatch(/^agent was evicted/);
   });
 });

@@ -20,7 +20,6 @@ import {
   WorkloadApiServer,
   WorkloadAttestation,
   WorkloadAttestorV1,
-  type WorkloadEntry,
 } from '../src/workload/index.js';
 import {
   NOBODY,
@@ -35,6 +34,7 @@ import {
   makeSvid,
   runClient,
   tempDir,
+  unixEntry,
   fetchJwtSvid,
   validateJwtSvid,
   workloadClient,
@@ -65,15 +65,7 @@ function client(): WorkloadClient {
   return c;
 }
 
-const entry = (id: string, spiffeId: string, value: string, extra: Partial<WorkloadEntry> = {}): WorkloadEntry => ({
-  entryId: id,
-  spiffeId,
-  selectors: [{ type: 'unix', value }],
-  hint: '',
-  federatesWith: [],
-  createdAt: 1,
-  ...extra,
-});
+const entry = unixEntry;
 
 beforeAll(async () => {
   const bin = resolveBuiltIn('agent', 'WorkloadAttestor', 'unix');

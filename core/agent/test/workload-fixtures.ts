@@ -21,7 +21,7 @@ import {
   type Certificate,
 } from '@spire-ts/common';
 import { createClient, type ServiceClientOf, type workload } from '@spire-ts/proto';
-import type { JwtSvidMinter, Selector, WorkloadAttestor, X509SvidMaterial } from '../src/workload/index.js';
+import type { JwtSvidMinter, Selector, WorkloadAttestor, WorkloadEntry, X509SvidMaterial } from '../src/workload/index.js';
 
 export const NOBODY = 65534;
 export const isRoot = process.getuid?.() === 0;
@@ -209,3 +209,14 @@ export function runClient(socketPath: string, ids?: { uid: number; gid: number }
   firstLine.catch(() => {});
   return { child, firstLine };
 }
+
+/** A registration entry with one `unix:<value>` selector. */
+export const unixEntry = (id: string, spiffeId: string, value: string, extra: Partial<WorkloadEntry> = {}): WorkloadEntry => ({
+  entryId: id,
+  spiffeId,
+  selectors: [{ type: 'unix', value }],
+  hint: '',
+  federatesWith: [],
+  createdAt: 1,
+  ...extra,
+});

@@ -3,6 +3,10 @@
  * host (catalog, supervisor), logging and configuration.
  */
 export { createCoreLogger, nullLogger, memoryLogger, isLogLevel } from './log/logger.js';
+export { StopStack } from './run/stop-stack.js';
+export type { StopFn } from './run/stop-stack.js';
+export { serveHealthChecks } from './run/health.js';
+export type { HealthChecksSettings } from './run/health.js';
 export type { Logger, LogFields, LogLevel, LogFormat } from './log/logger.js';
 export { startHealthListener } from './health/http.js';
 export type { HealthState, HealthListenerOptions, HealthListener } from './health/http.js';
@@ -21,6 +25,8 @@ export type { PluginDeclaration, CatalogOptions } from './plugin/catalog.js';
 export { resolveBuiltIn, listBuiltIns, builtInPackageName } from './plugin/builtin.js';
 export type { BuiltInCommand } from './plugin/builtin.js';
 export { unary } from './plugin/rpc.js';
+export { messageReader } from './plugin/stream.js';
+export type { MessageReader, StreamEnd } from './plugin/stream.js';
 export type { RequestOf, ResponseOf } from './plugin/rpc.js';
 export { pluginDeclarations, pluginBlockSchema, pluginsSchema } from './plugin/declarations.js';
 export type { PluginsConfig } from './plugin/declarations.js';
@@ -169,7 +175,15 @@ export type {
 } from './x509/index.js';
 export { PositionIndex } from './config/positions.js';
 export type { KeyPlace } from './config/positions.js';
-export { parseGoFlags, parseGoInt, goFlagsUsage, didYouMean, editDistance } from './config/flags.js';
+export { parseGoFlags, goFlagsUsage } from './config/flags.js';
+export { parseCliFlags, cliFlagsUsage, parseGoInt, parseGoDuration, goDurationString, didYouMean, editDistance } from './cli/flags.js';
+export type { CliFlag, CliFlagKind, CliFlagSet, CliFlagValue, CliFlagsResult } from './cli/flags.js';
+export { goCodeName, isServiceError, rpcErrorText } from './cli/rpc.js';
+export { goJson, goTimeUTC } from './cli/text.js';
+export { selectSocketPath } from './cli/socket.js';
+export type { CliEnv, SocketRules } from './cli/socket.js';
+export { runCliFrame, outputFormat, OUTPUT_FLAG, HEALTHCHECK_FLAGS } from './cli/command.js';
+export type { CliFrame, OutputFormat } from './cli/command.js';
 export type { GoFlagSpec, GoFlagsResult } from './config/flags.js';
 export {
   checkTrustDomain,

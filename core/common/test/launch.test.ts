@@ -132,9 +132,9 @@ describe.concurrent('launchPlugin: the handshake', () => {
   it('a partial handshake line then silence is ERR_PLUGIN_TIMEOUT showing the partial text', async () => {
     const pidfile = join(tmp, 'partial.pid');
     await expectHostError(
-      launchPlugin(raw('partial', 'partial', { handshakeTimeoutMs: 500, env: { FIXTURE_PIDFILE: pidfile } }), nullLogger),
+      launchPlugin(raw('partial', 'partial', { handshakeTimeoutMs: 2000, env: { FIXTURE_PIDFILE: pidfile } }), nullLogger),
       'ERR_PLUGIN_TIMEOUT',
-      "keymanager(partial): timed out after 500 ms waiting for the plugin's handshake line",
+      "keymanager(partial): timed out after 2000 ms waiting for the plugin's handshake line",
       'partial handshake so far: "1|1|unix"',
     );
     expect(alive(Number(readFileSync(pidfile, 'utf8')))).toBe(false);

@@ -1,32 +1,24 @@
 // The Bundle API service over a real SQL DataStore plugin (SQLite) and a real
 // memory KeyManager + CA manager: handlers called directly, and a round trip
 // over a LeanGrpcServer on a Unix socket with a grpc-js client.
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, buildCertificate, caTemplate, nullLogger, resolveBuiltIn, type LaunchSpec } from '@spire-ts/common';
+import { nullLogger } from '@spire-ts/common';
 import { LeanGrpcServer, Status, addService } from '@spire-ts/plugin-sdk';
 import { createClient, type apiTypes } from '@spire-ts/proto';
 import { CAManager, DataStoreV1, KeyManagerV1 } from '../src/index.js';
 import { setCaller } from '../src/api/caller.js';
 import type { ApiDeps, EntryIndex } from '../src/api/deps.js';
 import { bundleService } from '../src/api/bundle.js';
+import { caCert, memoryKeyManager, sqlDataStore } from './plugins.js';
 
 const TD = 'example.org';
 /** A request as handlers receive it (the fields a test leaves out are never read). */
 const r = (x: object): never => x as never;
-
-function plugin<S extends 'spire_ts.plugin.server.datastore.v1.DataStore' | 'spire.plugin.server.keymanager.v1.KeyManager'>(
-  service: S, type: 'DataStore' | 'KeyManager', name: string, data = '',
-): ManagedPlugin<S> {
-  const bin = resolveBuiltIn('server', type, name);
-  if (!bin) throw new Error(`${type} ${name} not built`);
-  const launch: LaunchSpec = { type, name, command: bin.command, args: bin.args };
-  return new ManagedPlugin({ launch, service, pluginData: data, trustDomain: TD, log: nullLogger, restart: false });
-}
 
 const noEntries: EntryIndex = {
   authorizedEntries: () => [],
@@ -40,14 +32,7 @@ function keyPair(): { spki: Buffer; privateKey: KeyObject } {
   return { spki: publicKey.export({ format: 'der', type: 'spki' }), privateKey };
 }
 
-async function caCert(td: string): Promise<Buffer> {
-  const { spki, privateKey } = keyPair();
-  const der = await buildCertificate(caTemplate({ trustDomain: td, now: new Date(), ttlMs: 3_600_000 }), {
-    publicKeyDer: new Uint8Array(spki),
-    signer: { algorithm: 'ecdsa-sha256', sign: (_d, tbs) => new Uint8Array(sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' })) },
-  });
-  return Buffer.from(der);
-}
+const caDer = async (td: string): Promise<Buffer> => Buffer.from(await caCert(td));
 
 const jwtKey = (kid: string, expiresAt = 0): apiTypes.JWTKey => ({ public_key: keyPair().spki, key_id: kid, expires_at: expiresAt });
 const call = (): never => {
@@ -57,9 +42,8 @@ const call = (): never => {
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'api-bundle-'));
-const dsPlugin = plugin('spire_ts.plugin.server.datastore.v1.DataStore', 'DataStore', 'sql',
-  `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(join(dir, 'ds.sqlite3'))}`);
-const kmPlugin = plugin('spire.plugin.server.keymanager.v1.KeyManager', 'KeyManager', 'memory');
+const dsPlugin = sqlDataStore(join(dir, 'ds.sqlite3'));
+const kmPlugin = memoryKeyManager();
 const ds = new DataStoreV1(dsPlugin);
 let deps: ApiDeps;
 let svc: ReturnType<typeof bundleService>;
@@ -81,7 +65,7 @@ afterAll(async () => {
 });
 
 const fed = async (td: string, extra: Partial<apiTypes.Bundle> = {}): Promise<apiTypes.Bundle> => ({
-  trust_domain: td, x509_authorities: [{ asn1: await caCert(td) }], jwt_authorities: [], refresh_hint: 60, sequence_number: 1, ...extra,
+  trust_domain: td, x509_authorities: [{ asn1: await caDer(td) }], jwt_authorities: [], refresh_hint: 60, sequence_number: 1, ...extra,
 });
 
 describe('Bundle API: own bundle', () => {
@@ -97,7 +81,7 @@ describe('Bundle API: own bundle', () => {
   });
 
   it('AppendBundle adds authorities to the stored bundle once; validates them first', async () => {
-    const cert = await caCert(TD);
+    const cert = await caDer(TD);
     const key = jwtKey('appended-kid', 2_000_000_000);
     const before = await ds.fetchBundle(TD);
     const res = await svc.AppendBundle!(r({ x509_authorities: [{ asn1: cert, tainted: false }], jwt_authorities: [key as never], output_mask: null }), call());
@@ -120,7 +104,7 @@ describe('Bundle API: own bundle', () => {
       code: Status.INVALID_ARGUMENT, message: expect.stringMatching(/^failed to convert JWT authority: failed to parse public key/),
     });
     // A bad item anywhere means nothing is appended.
-    await expect(svc.AppendBundle!(r({ x509_authorities: [{ asn1: await caCert(TD), tainted: false }], jwt_authorities: [{ public_key: Buffer.from([1]), key_id: 'k' } as never] }), call())).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+    await expect(svc.AppendBundle!(r({ x509_authorities: [{ asn1: await caDer(TD), tainted: false }], jwt_authorities: [{ public_key: Buffer.from([1]), key_id: 'k' } as never] }), call())).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
     expect(await ds.fetchBundle(TD)).toEqual(stored);
   });
 
@@ -179,7 +163,7 @@ describe('Bundle API: federated bundles', () => {
   });
 
   it('BatchUpdateFederatedBundle honours the input mask; unknown bundle NOT_FOUND', async () => {
-    const newCert = await caCert('a.org');
+    const newCert = await caDer('a.org');
     const res = await svc.BatchUpdateFederatedBundle!(r({
       bundle: [{ trust_domain: 'a.org', x509_authorities: [{ asn1: newCert }], jwt_authorities: [jwtKey('k1')], refresh_hint: 999, sequence_number: 7 }, await fed('zzz.org')] as never,
       input_mask: { refresh_hint: true, jwt_authorities: true } as never,

@@ -2,14 +2,13 @@
 // memory KeyManager + CA manager: handlers called directly with a caller set
 // on a stand-in call, and round trips over a LeanGrpcServer on a Unix socket
 // with a grpc-js client (SyncAuthorizedEntries paging included).
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, buildCertificate, caTemplate, nullLogger, resolveBuiltIn, type LaunchSpec } from '@spire-ts/common';
+import { nullLogger } from '@spire-ts/common';
 import { LeanGrpcServer, Status, addService } from '@spire-ts/plugin-sdk';
 import { createClient, type apiTypes, type serverApiEntryV1 } from '@spire-ts/proto';
 import { CAManager, DataStoreV1, KeyManagerV1 } from '../src/index.js';
@@ -17,6 +16,7 @@ import { setCaller, type Caller } from '../src/api/caller.js';
 import type { ApiDeps } from '../src/api/deps.js';
 import { createEntryCache, type EntryCache } from '../src/entrycache/index.js';
 import { entryService, syncAuthorizedEntries } from '../src/api/entry.js';
+import { caCert, memoryKeyManager, sqlDataStore } from './plugins.js';
 
 const TD = 'example.org';
 const AGENT = 'spiffe://example.org/spire/agent/test/node1';
@@ -26,28 +26,9 @@ const r = (x: object): never => x as never;
 const id = (path: string, td = TD): apiTypes.SPIFFEID => ({ trust_domain: td, path });
 const sel = (type: string, value: string): apiTypes.Selector => ({ type, value });
 
-function plugin<S extends 'spire_ts.plugin.server.datastore.v1.DataStore' | 'spire.plugin.server.keymanager.v1.KeyManager'>(
-  service: S, type: 'DataStore' | 'KeyManager', name: string, data = '',
-): ManagedPlugin<S> {
-  const bin = resolveBuiltIn('server', type, name);
-  if (!bin) throw new Error(`${type} ${name} not built`);
-  const launch: LaunchSpec = { type, name, command: bin.command, args: bin.args };
-  return new ManagedPlugin({ launch, service, pluginData: data, trustDomain: TD, log: nullLogger, restart: false });
-}
-
-async function caCert(td: string): Promise<Uint8Array> {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
-  return buildCertificate(caTemplate({ trustDomain: td, now: new Date(), ttlMs: 3_600_000 }), {
-    publicKeyDer: spki,
-    signer: { algorithm: 'ecdsa-sha256', sign: (_d, tbs) => new Uint8Array(sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' })) },
-  });
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'api-entry-'));
-const dsPlugin = plugin('spire_ts.plugin.server.datastore.v1.DataStore', 'DataStore', 'sql',
-  `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(join(dir, 'ds.sqlite3'))}`);
-const kmPlugin = plugin('spire.plugin.server.keymanager.v1.KeyManager', 'KeyManager', 'memory');
+const dsPlugin = sqlDataStore(join(dir, 'ds.sqlite3'));
+const kmPlugin = memoryKeyManager();
 const ds = new DataStoreV1(dsPlugin);
 let index: EntryCache;
 let deps: ApiDeps;

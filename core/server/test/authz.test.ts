@@ -9,15 +9,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Protobuf from 'protobufjs';
-import { ManagedPlugin, memoryLogger, resolveBuiltIn } from '@spire-ts/common';
+import { memoryLogger } from '@spire-ts/common';
 import { Status } from '@spire-ts/plugin-sdk';
 import { DataStoreV1 } from '../src/index.js';
 import { DEFAULT_POLICY, authorize, authorizeAgent, type Rule } from '../src/api/authz.js';
 import type { Caller } from '../src/api/caller.js';
 import type { DataStore, NewNode } from '../src/plugin/datastore/datastore.js';
 import { createEntryCache, type EntryCache } from '../src/entrycache/index.js';
+import type { DataStorePlugin } from './plugins.js';
+import { sqlDataStore } from './plugins.js';
 
-const SERVICE = 'spire_ts.plugin.server.datastore.v1.DataStore';
 const TD = 'example.org';
 const SERVER = `spiffe://${TD}/spire/server`;
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -71,7 +72,7 @@ function deniedFor(method: string, reason?: string): Denial {
 
 // ---- the store, the cache and the deps -------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'authz-'));
-let plugin: ManagedPlugin<typeof SERVICE>;
+let plugin: DataStorePlugin;
 let ds: DataStoreV1;
 let cache: EntryCache;
 const clock = { t: NOW, now: (): Date => new Date(clock.t) };
@@ -94,16 +95,7 @@ const x509 = (spiffeId: string, serialNumber = '1', notAfter = NOW_S + 3600): X5
 });
 
 beforeAll(async () => {
-  const bin = resolveBuiltIn('server', 'DataStore', 'sql');
-  if (!bin) throw new Error('sql DataStore not built');
-  plugin = new ManagedPlugin({
-    launch: { type: 'DataStore', name: 'sql', command: bin.command, args: bin.args },
-    service: SERVICE,
-    pluginData: `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(join(dir, 'ds.sqlite3'))}`,
-    trustDomain: TD,
-    log: memoryLogger(),
-    restart: false,
-  });
+  plugin = sqlDataStore(join(dir, 'ds.sqlite3'), { log: memoryLogger() });
   await plugin.start();
   ds = new DataStoreV1(plugin);
   const sel = [{ type: 'unix', value: 'uid:0' }];

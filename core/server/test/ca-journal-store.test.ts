@@ -6,9 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, nullLogger, resolveBuiltIn, type Bundle } from '@spire-ts/common';
-// eslint-disable-next-line no-restricted-imports -- test only: sign digests exactly as the memory KeyManager does
-import { generateKey, signDigest } from '../../../plugins/server-keymanager-memory/src/keys.js';
+import { nullLogger, type Bundle } from '@spire-ts/common';
 import {
   CAJournalStore,
   DataStoreV1,
@@ -16,12 +14,11 @@ import {
   createPersistentCAManager,
   journalKeys,
   type CAManager,
-  type Key,
-  type KeyManager,
-  type KeyManagerKeyType,
 } from '../src/index.js';
+import { InProcessKeyManager } from './key-manager.js';
+import type { DataStorePlugin } from './plugins.js';
+import { sqlDataStore } from './plugins.js';
 
-const SERVICE = 'spire_ts.plugin.server.datastore.v1.DataStore';
 const TD = 'example.org';
 const HOUR = 3_600_000;
 const CA_TTL = 6 * HOUR;
@@ -33,44 +30,16 @@ class FakeClock {
   }
 }
 
-/** An in-process KeyManager with real keys that outlives the "restart" (as the disk KeyManager would). */
-class TestKeyManager implements KeyManager {
-  readonly keys = new Map<string, Key>();
-  generated = 0;
-  async generateKey(id: string, type: KeyManagerKeyType): Promise<Key> {
-    const sk = await generateKey(type);
-    const key: Key = { id, type, publicKeyDer: sk.publicKeyDer, fingerprint: sk.fingerprint, sign: (d, o) => Promise.resolve(signDigest(sk, d, o)) };
-    this.keys.set(id, key);
-    this.generated++;
-    return key;
-  }
-  getKey(id: string): Promise<Key | undefined> {
-    return Promise.resolve(this.keys.get(id));
-  }
-  getKeys(): Promise<Key[]> {
-    return Promise.resolve([...this.keys.values()]);
-  }
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'ca-journal-store-'));
 const file = join(dir, 'ds.sqlite3');
-const running: ManagedPlugin<typeof SERVICE>[] = [];
+const running: DataStorePlugin[] = [];
 afterAll(async () => {
   for (const p of running) await p.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startDataStore(): Promise<{ plugin: ManagedPlugin<typeof SERVICE>; ds: DataStoreV1 }> {
-  const bin = resolveBuiltIn('server', 'DataStore', 'sql');
-  if (!bin) throw new Error('sql DataStore not built');
-  const plugin = new ManagedPlugin({
-    launch: { type: 'DataStore', name: 'sql', command: bin.command, args: bin.args },
-    service: SERVICE,
-    pluginData: `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(file)}`,
-    trustDomain: TD,
-    log: nullLogger,
-    restart: false,
-  });
+async function startDataStore(): Promise<{ plugin: DataStorePlugin; ds: DataStoreV1 }> {
+  const plugin = sqlDataStore(file);
   running.push(plugin);
   await plugin.start();
   return { plugin, ds: new DataStoreV1(plugin) };
@@ -82,7 +51,7 @@ const bundleView = (b: Bundle | undefined): unknown =>
 
 describe('CA journal and bundle in the DataStore', () => {
   const clock = new FakeClock();
-  const km = new TestKeyManager();
+  const km = new InProcessKeyManager();
   const config = { trustDomain: TD, clock, keyManager: km, caTtlMs: CA_TTL, log: nullLogger };
   let first: CAManager;
   let firstStore: CAJournalStore;
@@ -110,7 +79,7 @@ describe('CA journal and bundle in the DataStore', () => {
     const { actions } = await first.rotate();
     expect(actions.map((a) => `${a.type}:${'kind' in a ? a.kind : ''}`)).toEqual(expect.arrayContaining(['prepare:x509', 'activate:x509']));
     await firstStore.flush();
-    const ds = new DataStoreV1(running[0] as ManagedPlugin<typeof SERVICE>);
+    const ds = new DataStoreV1(running[0] as DataStorePlugin);
     const stored = await ds.fetchLatestCAJournal();
     expect(stored?.id).toBeGreaterThan(before?.id ?? 0);
     expect(stored?.activeX509AuthorityId).toBe(first.slots().x509.current?.authorityId);
@@ -123,7 +92,7 @@ describe('CA journal and bundle in the DataStore', () => {
   it('after a restart on a new plugin process, the manager resumes the same CA and JWT key', async () => {
     const caDer = hex(first.ca.x509CA?.certificate.der ?? new Uint8Array());
     const kid = first.ca.jwtKey?.kid;
-    const generated = km.generated;
+    const generated = km.generated.length;
     for (const p of running.splice(0)) await p.stop();
 
     const { ds } = await startDataStore();
@@ -131,20 +100,20 @@ describe('CA journal and bundle in the DataStore', () => {
     const second = await createPersistentCAManager(config, store);
     expect(hex(second.ca.x509CA?.certificate.der ?? new Uint8Array())).toBe(caDer);
     expect(second.ca.jwtKey?.kid).toBe(kid);
-    expect(km.generated).toBe(generated);
+    expect(km.generated.length).toBe(generated);
     expect(second.slots()).toEqual(first.slots());
     expect(bundleView(await ds.fetchBundle(TD))).toEqual(bundleView(second.bundle()));
     expect(bundleView(second.bundle())).toEqual(bundleView(first.bundle()));
   });
 
   it('a corrupt stored journal stops start-up with a JournalError', async () => {
-    const ds = new DataStoreV1(running[0] as ManagedPlugin<typeof SERVICE>);
+    const ds = new DataStoreV1(running[0] as DataStorePlugin);
     await ds.setCAJournal({ data: new TextEncoder().encode('{"version":99}'), activeX509AuthorityId: 'x', activeJwtAuthorityId: '', expiresAt: 0 });
     await expect(createPersistentCAManager(config, new CAJournalStore({ dataStore: ds }))).rejects.toBeInstanceOf(JournalError);
   });
 
   it('a DataStore failure while saving fails the rotation step with the plugin named', async () => {
-    const ds = new DataStoreV1(running[0] as ManagedPlugin<typeof SERVICE>);
+    const ds = new DataStoreV1(running[0] as DataStorePlugin);
     const store = new CAJournalStore({ dataStore: ds });
     await running[0]?.stop();
     const err = await store.save(first.journal()).then(

@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeJwtUnverified, memoryLogger, parseCertificate, pemEncode, validateJwtSvid, validateX509Svid, type Bundle } from '@spire-ts/common';
-// eslint-disable-next-line no-restricted-imports -- test only: sign digests exactly as the memory KeyManager does
-import { generateKey, signDigest, type SigningKey } from '../../../plugins/server-keymanager-memory/src/keys.js';
 import {
   ACTIVATION_THRESHOLD_CAP_MS,
   CAManager,
@@ -23,11 +21,9 @@ import {
   startRotationLoop,
   type CAManagerConfig,
   type IssuedX509Svid,
-  type Key,
-  type KeyManager,
-  type KeyManagerKeyType,
   type RotationAction,
 } from '../src/index.js';
+import { InProcessKeyManager } from './key-manager.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -44,32 +40,6 @@ class FakeClock {
   }
   advance(ms: number): void {
     this.t += ms;
-  }
-}
-
-/** An in-process KeyManager with real keys (the memory plugin's key code). */
-class TestKeyManager implements KeyManager {
-  readonly keys = new Map<string, { sk: SigningKey; key: Key }>();
-  generated: string[] = [];
-
-  async generateKey(id: string, type: KeyManagerKeyType): Promise<Key> {
-    const sk = await generateKey(type);
-    const key: Key = {
-      id,
-      type,
-      publicKeyDer: sk.publicKeyDer,
-      fingerprint: sk.fingerprint,
-      sign: (digest, opts) => Promise.resolve(signDigest(sk, digest, opts)),
-    };
-    this.keys.set(id, { sk, key });
-    this.generated.push(id);
-    return key;
-  }
-  getKey(id: string): Promise<Key | undefined> {
-    return Promise.resolve(this.keys.get(id)?.key);
-  }
-  getKeys(): Promise<Key[]> {
-    return Promise.resolve([...this.keys.values()].map((k) => k.key));
   }
 }
 
@@ -140,7 +110,7 @@ function leafKey(): Uint8Array {
 
 async function newManager(over: Partial<CAManagerConfig> = {}, journal?: Uint8Array) {
   const clock = (over.clock as FakeClock | undefined) ?? new FakeClock();
-  const keyManager = (over.keyManager as TestKeyManager | undefined) ?? new TestKeyManager();
+  const keyManager = (over.keyManager as InProcessKeyManager | undefined) ?? new InProcessKeyManager();
   const saved: Uint8Array[] = [];
   const m = await CAManager.create(
     { trustDomain: TD, clock, keyManager, caTtlMs: HOUR, saveJournal: (j) => void saved.push(j), ...over },

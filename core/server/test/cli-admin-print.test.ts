@@ -1,15 +1,14 @@
 // The admin CLI's pure parts: flags, printers, proto-JSON, registration JSON, bundles.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { buildCertificate, caTemplate, keyObjectSigner } from '@spire-ts/common';
+import { buildCertificate, caTemplate, cliFlagsUsage, goCodeName, goJson, keyObjectSigner, parseCliFlags, parseGoDuration } from '@spire-ts/common';
+import type { CliFlag } from '@spire-ts/common';
 import type { apiTypes } from '@spire-ts/proto';
 import { formatBundle, parseBundleInput } from '../src/cli/admin/bundle.js';
-import { DEFAULT_SOCKET_PATH, goCodeName, socketPathFor } from '../src/cli/admin/client.js';
+import { DEFAULT_SOCKET_PATH, socketPathFor } from '../src/cli/admin/client.js';
 import { parseEntriesJson } from '../src/cli/admin/entry-data.js';
-import { adminFlagsUsage, parseAdminFlags, parseGoDuration } from '../src/cli/admin/flags.js';
-import type { AdminFlag } from '../src/cli/admin/flags.js';
 import { formatAgent, formatAgentList, formatEntry, formatEntryFailure, goQuote, goTimeUTC, sortEntries } from '../src/cli/admin/print.js';
-import { goJson, protoJsonLine, protoJsonObject } from '../src/cli/admin/protojson.js';
+import { protoJsonLine, protoJsonObject } from '../src/cli/admin/protojson.js';
 
 const td = (path: string) => ({ trust_domain: 'example.org', path });
 
@@ -21,7 +20,7 @@ function entry(over: Partial<apiTypes.Entry__Output> = {}): apiTypes.Entry__Outp
 }
 
 describe('flags', () => {
-  const specs: AdminFlag[] = [
+  const specs: CliFlag[] = [
     { name: 'selector', kind: 'strings', usage: 'sel' },
     { name: 'ttl', kind: 'int', usage: 'ttl', default: 600 },
     { name: 'banned', kind: 'tristate', usage: 'b' },
@@ -29,7 +28,7 @@ describe('flags', () => {
     { name: 'd', kind: 'duration', usage: 'd' },
   ];
   it('collects repeated flags, ints, tristates, durations', () => {
-    const r = parseAdminFlags(['-selector', 'a:1', '--selector=b:2', '-ttl', '0x10', '-banned', 'false', '-admin', '-d', '1h1m1.5s'], specs);
+    const r = parseCliFlags(['-selector', 'a:1', '--selector=b:2', '-ttl', '0x10', '-banned', 'false', '-admin', '-d', '1h1m1.5s'], specs);
     if (r.kind !== 'ok') throw new Error(JSON.stringify(r));
     expect(r.flags.list('selector')).toEqual(['a:1', 'b:2']);
     expect(r.flags.int('ttl')).toBe(16);
@@ -37,18 +36,18 @@ describe('flags', () => {
     expect(r.flags.bool('admin')).toBe(true);
     expect(r.flags.int('d')).toBe(3_661_500);
     expect([...r.flags.given].sort()).toEqual(['admin', 'banned', 'd', 'selector', 'ttl']);
-    const defaults = parseAdminFlags(['-banned', 'whatever'], specs);
+    const defaults = parseCliFlags(['-banned', 'whatever'], specs);
     if (defaults.kind !== 'ok') throw new Error('expected ok');
     expect(defaults.flags.int('ttl')).toBe(600);
     expect(defaults.flags.tristate('banned')).toBeUndefined();
   });
   it('refuses bad values, unknown flags and positional arguments', () => {
-    expect(parseAdminFlags(['-ttl', 'ten'], specs)).toEqual({ kind: 'error', message: 'invalid value "ten" for flag -ttl: expected an integer (e.g. 600)' });
-    expect(parseAdminFlags(['-d', '10'], specs)).toMatchObject({ kind: 'error', message: expect.stringContaining('expected a duration with a unit') });
-    expect(parseAdminFlags(['-selectors', 'x'], specs)).toEqual({ kind: 'error', message: 'flag provided but not defined: -selectors (did you mean -selector?)' });
-    expect(parseAdminFlags(['stray'], specs)).toMatchObject({ kind: 'error' });
-    expect(parseAdminFlags(['-selector'], specs)).toEqual({ kind: 'error', message: 'flag needs an argument: -selector' });
-    expect(parseAdminFlags(['-h'], specs)).toEqual({ kind: 'help' });
+    expect(parseCliFlags(['-ttl', 'ten'], specs)).toEqual({ kind: 'error', message: 'invalid value "ten" for flag -ttl: expected an integer (e.g. 600)' });
+    expect(parseCliFlags(['-d', '10'], specs)).toMatchObject({ kind: 'error', message: expect.stringContaining('expected a duration with a unit') });
+    expect(parseCliFlags(['-selectors', 'x'], specs)).toEqual({ kind: 'error', message: 'flag provided but not defined: -selectors (did you mean -selector?)' });
+    expect(parseCliFlags(['stray'], specs)).toMatchObject({ kind: 'error' });
+    expect(parseCliFlags(['-selector'], specs)).toEqual({ kind: 'error', message: 'flag needs an argument: -selector' });
+    expect(parseCliFlags(['-h'], specs)).toEqual({ kind: 'help' });
   });
   it('parses Go durations and prints Go-style usage', () => {
     expect(parseGoDuration('0')).toBe(0);
@@ -57,7 +56,7 @@ describe('flags', () => {
     expect(parseGoDuration('-2m')).toBe(-120_000);
     expect(parseGoDuration('5')).toBeUndefined();
     expect(parseGoDuration('1x')).toBeUndefined();
-    expect(adminFlagsUsage('t', specs.slice(0, 2))).toBe('Usage of t:\n  -selector value\n    \tsel\n  -ttl int\n    \tttl (default 600)\n');
+    expect(cliFlagsUsage('t', specs.slice(0, 2))).toBe('Usage of t:\n  -selector value\n    \tsel\n  -ttl int\n    \tttl (default 600)\n');
   });
 });
 

@@ -1,49 +1,14 @@
 // The DataStore facade's listing, filtering, batch, prune and bundle methods
 // over the real SQL DataStore plugin process on SQLite, and the hostile
 // responses they refuse.
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, buildCertificate, caTemplate, nullLogger, resolveBuiltIn, type Bundle } from '@spire-ts/common';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Bundle } from '@spire-ts/common';
 import { Status } from '@spire-ts/plugin-sdk';
 import { DataStoreV1 } from '../src/index.js';
+import type { DataStorePlugin } from './plugins.js';
+import { caCert, failure, sqlDataStoreForFile } from './plugins.js';
 import type { AttestedNode, DataStore, NewEntry, Page, RegistrationEntry } from '../src/plugin/datastore/datastore.js';
 
-const SERVICE = 'spire_ts.plugin.server.datastore.v1.DataStore';
-const TD = 'example.org';
-
-function sqlPlugin(file: string): ManagedPlugin<typeof SERVICE> {
-  const bin = resolveBuiltIn('server', 'DataStore', 'sql');
-  if (!bin) throw new Error('sql DataStore not built');
-  return new ManagedPlugin({
-    launch: { type: 'DataStore', name: 'sql', command: bin.command, args: bin.args },
-    service: SERVICE,
-    pluginData: `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(file)}`,
-    trustDomain: TD,
-    log: nullLogger,
-    restart: false,
-  });
-}
-
-async function failure(p: Promise<unknown>): Promise<{ message: string; grpcCode?: number }> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(Error);
-  return err as { message: string; grpcCode?: number };
-}
-
-async function caCert(trustDomain: string, ttlMs: number): Promise<Uint8Array> {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
-  return buildCertificate(caTemplate({ trustDomain, now: new Date(), ttlMs }), {
-    publicKeyDer: spki,
-    signer: { algorithm: 'ecdsa-sha256', sign: (_digest, tbs) => new Uint8Array(sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' })) },
-  });
-}
 
 const bundleOf = (trustDomain: string, x509Authorities: Uint8Array[]): Bundle => ({
   trustDomain, x509Authorities, jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0,
@@ -62,14 +27,7 @@ async function all<T>(list: (token: string) => Promise<Page<T>>): Promise<{ item
   return { items, pages };
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'datastore-v1-more-'));
-const plugin = sqlPlugin(join(dir, 'ds.sqlite3'));
-const ds = new DataStoreV1(plugin);
-beforeAll(() => plugin.start(), 30_000);
-afterAll(async () => {
-  await plugin.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { ds } = sqlDataStoreForFile('datastore-v1-more-');
 
 const A1 = 'spiffe://example.org/spire/agent/x/a1';
 const A2 = 'spiffe://example.org/spire/agent/x/a2';
@@ -282,7 +240,7 @@ describe('DataStoreV1 bundles: create, update, list, count, delete modes, prune'
 
 describe('DataStoreV1 refuses hostile responses (new methods)', () => {
   const hostile = (response: Record<string, unknown>): DataStoreV1 =>
-    new DataStoreV1({ label: 'datastore(sql)', call: () => Promise.resolve(response) } as unknown as ManagedPlugin<typeof SERVICE>);
+    new DataStoreV1({ label: 'datastore(sql)', call: () => Promise.resolve(response) } as unknown as DataStorePlugin);
   const entry = (id: string): Record<string, unknown> => ({ id, spiffe_id: 's', parent_id: 'p', selectors: [], federates_with: [], dns_names: [] });
   const nodeMsg = (id: string): Record<string, unknown> => ({ spiffe_id: id, selectors: [] });
 

@@ -1,58 +1,16 @@
 // The server's DataStore facade over the real SQL DataStore plugin process on
 // SQLite: round trips of each method, plugin errors prefixed once with their
 // gRPC code kept, and hostile responses refused as INTERNAL.
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, buildCertificate, caTemplate, nullLogger, resolveBuiltIn, type Bundle } from '@spire-ts/common';
+import { describe, expect, it } from 'vitest';
+import type { Bundle } from '@spire-ts/common';
 import { Status } from '@spire-ts/plugin-sdk';
 import { DataStoreV1 } from '../src/index.js';
+import type { DataStorePlugin } from './plugins.js';
+import { failure, selfSignedCA, sqlDataStoreForFile } from './plugins.js';
 
-const SERVICE = 'spire_ts.plugin.server.datastore.v1.DataStore';
 const TD = 'example.org';
 
-function sqlPlugin(file: string): ManagedPlugin<typeof SERVICE> {
-  const bin = resolveBuiltIn('server', 'DataStore', 'sql');
-  if (!bin) throw new Error('sql DataStore not built');
-  return new ManagedPlugin({
-    launch: { type: 'DataStore', name: 'sql', command: bin.command, args: bin.args },
-    service: SERVICE,
-    pluginData: `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(file)}`,
-    trustDomain: TD,
-    log: nullLogger,
-    restart: false,
-  });
-}
-
-async function failure(p: Promise<unknown>): Promise<{ message: string; grpcCode?: number }> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(Error);
-  return err as { message: string; grpcCode?: number };
-}
-
-async function selfSignedCA(): Promise<{ der: Uint8Array; spki: Uint8Array }> {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
-  const der = await buildCertificate(caTemplate({ trustDomain: TD, now: new Date(), ttlMs: 3_600_000 }), {
-    publicKeyDer: spki,
-    signer: { algorithm: 'ecdsa-sha256', sign: (_digest, tbs) => new Uint8Array(sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' })) },
-  });
-  return { der, spki };
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'datastore-v1-'));
-const plugin = sqlPlugin(join(dir, 'ds.sqlite3'));
-const ds = new DataStoreV1(plugin);
-beforeAll(() => plugin.start(), 30_000);
-afterAll(async () => {
-  await plugin.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { ds } = sqlDataStoreForFile('datastore-v1-');
 
 const AGENT = 'spiffe://example.org/spire/agent/join_token/abc';
 
@@ -81,8 +39,8 @@ describe('DataStoreV1 over the SQL plugin (SQLite)', () => {
 
   it('bundles: set, fetch, append', async () => {
     expect(await ds.fetchBundle(TD)).toBeUndefined();
-    const ca1 = await selfSignedCA();
-    const ca2 = await selfSignedCA();
+    const ca1 = await selfSignedCA(TD);
+    const ca2 = await selfSignedCA(TD);
     const bundle: Bundle = {
       trustDomain: TD,
       x509Authorities: [ca1.der],
@@ -212,7 +170,7 @@ describe('DataStoreV1 over the SQL plugin (SQLite)', () => {
 describe('DataStoreV1 refuses hostile responses', () => {
   // A stand-in for a misbehaving plugin: only `call` and `label` are used.
   const hostile = (response: Record<string, unknown>): DataStoreV1 =>
-    new DataStoreV1({ label: 'datastore(sql)', call: () => Promise.resolve(response) } as unknown as ManagedPlugin<typeof SERVICE>);
+    new DataStoreV1({ label: 'datastore(sql)', call: () => Promise.resolve(response) } as unknown as DataStorePlugin);
 
   it.each([
     ['a delete without entry', (d: DataStoreV1) => d.deleteEntry('x'), {}, /DeleteEntry returned no entry/],

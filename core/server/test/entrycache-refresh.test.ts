@@ -6,32 +6,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { ManagedPlugin, memoryLogger, nullLogger, resolveBuiltIn } from '@spire-ts/common';
+import { memoryLogger, nullLogger } from '@spire-ts/common';
 import { DataStoreV1 } from '../src/index.js';
 import { createEntryCache, type EntryCache, type EntryCacheOptions } from '../src/entrycache/index.js';
 import type { DataStore, NewNode, Selector } from '../src/plugin/datastore/datastore.js';
+import type { DataStorePlugin } from './plugins.js';
+import { sqlDataStore } from './plugins.js';
 
-const SERVICE = 'spire_ts.plugin.server.datastore.v1.DataStore';
 const TD = 'example.org';
 const SERVER = `spiffe://${TD}/spire/server`;
 
 const dir = mkdtempSync(join(tmpdir(), 'entrycache-'));
-let plugin: ManagedPlugin<typeof SERVICE>;
+let plugin: DataStorePlugin;
 let ds: DataStoreV1;
 let dbn = 0;
 
 // Each test gets its own database (a fresh plugin process) so event ids start clean.
 async function freshStore(): Promise<void> {
-  const bin = resolveBuiltIn('server', 'DataStore', 'sql');
-  if (!bin) throw new Error('sql DataStore not built');
-  plugin = new ManagedPlugin({
-    launch: { type: 'DataStore', name: 'sql', command: bin.command, args: bin.args },
-    service: SERVICE,
-    pluginData: `database_type = "sqlite3"\nconnection_string = ${JSON.stringify(join(dir, `ds${++dbn}.sqlite3`))}`,
-    trustDomain: TD,
-    log: nullLogger,
-    restart: false,
-  });
+  plugin = sqlDataStore(join(dir, `ds${++dbn}.sqlite3`));
   await plugin.start();
   ds = new DataStoreV1(plugin);
 }

@@ -53,7 +53,8 @@ export function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | nul
   });
 }
 
-export function serverConfig(dir: string, port: number, extra = ''): string {
+/** The server's config file; `plugins` are more plugin blocks (e.g. a NodeAttestor launched with plugin_cmd). */
+export function serverConfig(dir: string, port: number, extra = '', plugins = ''): string {
   return `server {
   bind_address = "127.0.0.1"
   bind_port = ${port}
@@ -65,7 +66,7 @@ export function serverConfig(dir: string, port: number, extra = ''): string {
 ${extra}
 }
 plugins {
-  DataStore "sql" {
+${plugins}${plugins ? '\n' : ''}  DataStore "sql" {
     plugin_data {
       database_type = "sqlite3"
       connection_string = "${join(dir, 'datastore.sqlite3')}"
@@ -81,11 +82,11 @@ plugins {
 }
 
 /** Starts `spire-server run` in-process; resolves once the admin socket answers. */
-export async function startServer(opts: { dir?: string; extra?: string } = {}): Promise<Harness> {
+export async function startServer(opts: { dir?: string; extra?: string; plugins?: string } = {}): Promise<Harness> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'spire-server-e2e-'));
   const port = await freePort();
   const configPath = join(dir, 'server.conf');
-  writeFileSync(configPath, serverConfig(dir, port, opts.extra));
+  writeFileSync(configPath, serverConfig(dir, port, opts.extra, opts.plugins));
   const socketPath = join(dir, 'api.sock');
   let out = '';
   const stop = new AbortController();

@@ -4,9 +4,8 @@
 import { X509Certificate, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { memoryLogger, pemDecode, validateX509Svid, type Bundle } from '@spire-ts/common';
-// eslint-disable-next-line no-restricted-imports -- test only: sign digests exactly as the memory KeyManager does
-import { generateKey, signDigest } from '../../../plugins/server-keymanager-memory/src/keys.js';
-import { CAManager, ServerSvidRotator, type Key, type KeyManager, type KeyManagerKeyType, type ServerCA, type ServerSvid } from '../src/index.js';
+import { CAManager, ServerSvidRotator, type ServerCA, type ServerSvid } from '../src/index.js';
+import { InProcessKeyManager } from './key-manager.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -24,25 +23,8 @@ class FakeClock {
   }
 }
 
-/** The memory KeyManager's key code, in-process. */
-class MemoryKeyManager implements KeyManager {
-  readonly keys = new Map<string, Key>();
-  async generateKey(id: string, type: KeyManagerKeyType): Promise<Key> {
-    const sk = await generateKey(type);
-    const key: Key = { id, type, publicKeyDer: sk.publicKeyDer, fingerprint: sk.fingerprint, sign: (digest, opts) => Promise.resolve(signDigest(sk, digest, opts)) };
-    this.keys.set(id, key);
-    return key;
-  }
-  getKey(id: string): Promise<Key | undefined> {
-    return Promise.resolve(this.keys.get(id));
-  }
-  getKeys(): Promise<Key[]> {
-    return Promise.resolve([...this.keys.values()]);
-  }
-}
-
 async function manager(clock: FakeClock): Promise<CAManager> {
-  return CAManager.create({ trustDomain: TD, clock, keyManager: new MemoryKeyManager(), caTtlMs: HOUR, bundlePruneGraceMs: 0 });
+  return CAManager.create({ trustDomain: TD, clock, keyManager: new InProcessKeyManager(), caTtlMs: HOUR, bundlePruneGraceMs: 0 });
 }
 
 const rotators: ServerSvidRotator[] = [];

@@ -15,7 +15,7 @@ import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { isBuiltIntoAgent, validatePlugins } from '../catalog/validate.js';
 import { serveAgent } from '../run/command.js';
-import { CLIENT_COMMANDS, clientMain } from './api/index.js';
+import { CLIENT_COMMANDS, CLIENT_SYNOPSES, clientMain } from './api/index.js';
 import type { ApiIO } from './api/index.js';
 
 export { EXIT_NO_COMMAND } from '@spire-ts/common';
@@ -38,6 +38,7 @@ const cli = sideCli<FlagValues, RuntimeConfig>({
   startFields: (config) => ({ trust_domain: config.trustDomain, config: config.configPath, data_dir: config.dataDir, server: `${config.serverAddress}:${config.serverPort}` }),
   // NodeAttestor "join_token" is part of the agent, not a plugin process.
   launched: (config) => config.plugins.filter((d) => !isBuiltIntoAgent(d)),
+  moreCommands: CLIENT_SYNOPSES,
 });
 
 /**

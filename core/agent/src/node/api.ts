@@ -6,6 +6,7 @@
  * agent asks, at most one page size of sorted ids at a time, for the entries
  * it does not hold or holds stale.
  */
+import { messageReader } from '@spire-ts/common';
 import type { Bundle } from '@spire-ts/common';
 import type { serverApiBundleV1, serverApiEntryV1, serverApiSvidV1, apiTypes } from '@spire-ts/proto';
 import { unaryCall, type ServerConnection } from './connection.js';
@@ -13,7 +14,6 @@ import { AGENT_ENTRY_MASK, bundleFromProto, entryFromProto, entryIsStale } from 
 import { isGrpcError } from './errors.js';
 import type { Logger } from '@spire-ts/common';
 import type { AgentEntry, AgentServerApi, JwtSvidResult, X509SvidResult } from './server-api.js';
-import { messageReader } from './stream.js';
 
 /** Longest one entry sync may take. */
 const SYNC_TIMEOUT_MS = 60_000;

@@ -6,13 +6,12 @@
  * domain).
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { buildCSR, isAgentId, parseSpiffeId, validateX509Svid } from '@spire-ts/common';
+import { buildCSR, isAgentId, messageReader, parseSpiffeId, validateX509Svid } from '@spire-ts/common';
 import type { apiTypes, serverApiAgentV1 } from '@spire-ts/proto';
 import type { AgentNodeAttestor } from './attestor.js';
 import type { ServerConnection } from './connection.js';
 import { unaryCall } from './connection.js';
 import { keyMatches } from './storage.js';
-import { messageReader } from './stream.js';
 
 /** Longest a whole attestation may take. */
 const ATTEST_TIMEOUT_MS = 5 * 60_000;

@@ -6,10 +6,10 @@
  * Challenge the host relays from the server. Anything else from the plugin
  * is an error naming the plugin.
  */
+import { messageReader } from '@spire-ts/common';
 import type { ManagedPlugin } from '@spire-ts/common';
 import type { agentNodeAttestorV1 } from '@spire-ts/proto';
 import { describeError } from './errors.js';
-import { messageReader } from './stream.js';
 import type { AgentNodeAttestor, AttestationSession } from './attestor.js';
 
 type Service = 'spire.plugin.agent.nodeattestor.v1.NodeAttestor';

@@ -6,7 +6,7 @@
  * identity lost) stops the agent with the reason.
  */
 import { mkdirSync } from 'node:fs';
-import { startHealthListener, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import { StopStack, serveHealthChecks, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { AgentManager } from '../manager/index.js';
 import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
@@ -34,17 +34,8 @@ export interface RunningAgent {
 /** Starts the agent from a loaded catalog; on failure, stops what it started and rethrows. */
 export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const { config, catalog, log } = o;
-  const stops: (() => Promise<void> | void)[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn('Error while stopping', { error: (err as Error).message });
-      }
-    }
-    stops.length = 0;
-  };
+  const stops = new StopStack();
+  const stopAll = (): Promise<void> => stops.stopAll(log);
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const nodePlugins = catalog.ofType('NodeAttestor');
@@ -95,27 +86,19 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       workloadApi = api;
     }
 
-    let health: HealthListener | undefined;
-    if (config.healthChecks.listenerEnabled) {
-      const hc = config.healthChecks;
-      health = await startHealthListener({
-        bindAddress: hc.bindAddress,
-        bindPort: hc.bindPort,
-        livePath: hc.livePath,
-        readyPath: hc.readyPath,
-        checks: () => {
-          const lost = identity.terminal !== undefined;
-          const synced = !manager.degraded;
-          return {
-            'agent.node': { live: !lost, ready: !lost, ...(lost ? { details: { error: identity.terminal?.message } } : {}) },
-            'agent.sync': { live: true, ready: synced, ...(synced ? {} : { details: { degraded: true } }) },
-          };
-        },
-      });
-      const h = health;
-      stops.push(() => h.close());
-      log.info('Serving health checks', { address: `${h.address.address}:${h.address.port}` });
-    }
+    const health = await serveHealthChecks(
+      config.healthChecks,
+      () => {
+        const lost = identity.terminal !== undefined;
+        const synced = !manager.degraded;
+        return {
+          'agent.node': { live: !lost, ready: !lost, ...(lost ? { details: { error: identity.terminal?.message } } : {}) },
+          'agent.sync': { live: true, ready: synced, ...(synced ? {} : { details: { degraded: true } }) },
+        };
+      },
+      stops,
+      log,
+    );
     log.info('spire-agent is ready', { spiffe_id: identity.svid.spiffeId, socket_path: config.socketPath });
     return { identity, manager, workloadApi, health, terminated, close: stopAll };
   } catch (err) {

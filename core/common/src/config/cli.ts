@@ -104,6 +104,12 @@ export interface SideCliSpec<Flags, Config extends SideRuntimeConfig> {
   readonly startFields: (config: Config) => LogFields;
   /** The plugins `run` launches (default: all). */
   readonly launched?: (config: Config) => readonly PluginDeclaration[];
+  /**
+   * The side's other commands (admin or client verbs) by name, with their
+   * synopses: listed with `run` and `validate` in the top-level usage. The
+   * side's own `main` dispatches them before calling {@link SideCli.main}.
+   */
+  readonly moreCommands?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -254,8 +260,12 @@ export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSp
   };
 
   function topUsage(): string {
-    const width = Math.max(...Object.keys(commands).map((c) => c.length)) + 4;
-    const lines = Object.entries(commands).map(([name, c]) => `    ${name.padEnd(width)}${c.synopsis}`);
+    // As SPIRE's (mitchellh/cli): every command, sorted by name.
+    const listed = new Map<string, string>(Object.entries(spec.moreCommands ?? {}));
+    for (const [name, c] of Object.entries(commands)) listed.set(name, c.synopsis);
+    const names = [...listed.keys()].sort();
+    const width = Math.max(...names.map((c) => c.length)) + 4;
+    const lines = names.map((name) => `    ${name.padEnd(width)}${listed.get(name)}`.trimEnd());
     return `Usage: ${bin} [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n${lines.join('\n')}\n`;
   }
 

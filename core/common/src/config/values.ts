@@ -9,17 +9,28 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 import type { LogFormat, LogLevel } from '../log/logger.js';
+import { SpiffeIdError } from '../spiffe/errors.js';
+import type { SpiffeIdErrorReason } from '../spiffe/errors.js';
+import { MAX_TRUST_DOMAIN_BYTES, parseSpiffeId, parseTrustDomain } from '../spiffe/id.js';
 
 /** SPIFFE's limit on a trust domain name (SPIRE only warns beyond it; we refuse). */
-export const MAX_TRUST_DOMAIN_LENGTH = 255;
+export const MAX_TRUST_DOMAIN_LENGTH = MAX_TRUST_DOMAIN_BYTES;
 
-const TD_CHARS = /^[a-z0-9._-]+$/;
-const PATH_SEGMENT_CHARS = /^[A-Za-z0-9._-]+$/;
+/** The reason a parser of spiffe/id.ts gave, or `undefined` if it accepted the input. */
+function refusal(parse: () => unknown): SpiffeIdError | undefined {
+  try {
+    parse();
+    return undefined;
+  } catch (err) {
+    if (err instanceof SpiffeIdError) return err;
+    throw err;
+  }
+}
 
 /**
- * Checks a trust domain name as SPIFFE defines it: lowercase letters, digits,
- * `.`, `-` and `_`, at most 255 characters, and a bare name (no scheme, port
- * or path).
+ * Checks a trust domain name with {@link parseTrustDomain}'s rules, worded
+ * for a configuration value: lowercase letters, digits, `.`, `-` and `_`,
+ * at most 255 characters, and a bare name (no scheme, port or path).
  *
  * @example
  * ```ts
@@ -32,24 +43,35 @@ export function checkTrustDomain(name: string): string | undefined {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/?([^/]*)/.exec(name);
   if (scheme) {
     const host = scheme[2] ?? '';
-    const hint = host && TD_CHARS.test(host) ? `"${host}"` : '"example.org"';
+    const hint = host && refusal(() => parseTrustDomain(host)) === undefined ? `"${host}"` : '"example.org"';
     return `must be a bare trust domain name like ${hint}, not a SPIFFE ID or URL`;
   }
   const port = /^([^:]*):(\d*)$/.exec(name);
   if (port) return `trust domain must not have a port (use "${port[1]}")`;
-  if (name.length > MAX_TRUST_DOMAIN_LENGTH) {
+  const err = refusal(() => parseTrustDomain(name));
+  if (!err) return undefined;
+  if (err.reason === 'trust-domain-too-long') {
     return `trust domain is ${name.length} characters long; SPIFFE allows at most ${MAX_TRUST_DOMAIN_LENGTH}`;
   }
-  if (!TD_CHARS.test(name)) {
-    const lower = name.toLowerCase();
-    const hint = lower !== name && TD_CHARS.test(lower) ? ` (did you mean "${lower}"?)` : '';
-    return `invalid trust domain ${JSON.stringify(name)}: only lowercase letters, digits, ".", "-" and "_" are allowed${hint}`;
-  }
-  return undefined;
+  const lower = name.toLowerCase();
+  const hint = lower !== name && refusal(() => parseTrustDomain(lower)) === undefined ? ` (did you mean "${lower}"?)` : '';
+  return `invalid trust domain ${JSON.stringify(name)}: only lowercase letters, digits, ".", "-" and "_" are allowed${hint}`;
 }
 
+const SPIFFE_ID_WORDS: Partial<Readonly<Record<SpiffeIdErrorReason, string>>> = {
+  empty: 'must not be empty',
+  'wrong-scheme': 'must start with "spiffe://"',
+  'missing-trust-domain': 'the trust domain is missing',
+  'bad-trust-domain-char': 'the trust domain may only contain lowercase letters, digits, ".", "-" and "_"',
+  'trailing-slash': 'the path must not end with "/"',
+  'empty-segment': 'the path must not contain empty segments ("//")',
+  'dot-segment': 'the path must not contain "." or ".." segments',
+  'bad-path-char': 'path segments may only contain letters, digits, ".", "-" and "_"',
+};
+
 /**
- * Checks a SPIFFE ID (`spiffe://<trust domain>[/<path>]`): a trust domain of
+ * Checks a SPIFFE ID with {@link parseSpiffeId}'s rules, worded for a
+ * configuration value: `spiffe://<trust domain>[/<path>]`, a trust domain of
  * lowercase letters, digits, `.`, `-` and `_`, then a path of non-empty
  * segments of letters, digits, `.`, `-` and `_`, no `.` or `..` segments and
  * no trailing slash.
@@ -61,23 +83,10 @@ export function checkTrustDomain(name: string): string | undefined {
  * ```
  */
 export function checkSpiffeId(id: string): string | undefined {
-  const bad = (why: string): string => `invalid SPIFFE ID ${JSON.stringify(id)}: ${why}`;
-  if (id === '') return bad('must not be empty');
-  if (!id.startsWith('spiffe://')) return bad('must start with "spiffe://"');
-  const rest = id.slice('spiffe://'.length);
-  const slash = rest.indexOf('/');
-  const td = slash < 0 ? rest : rest.slice(0, slash);
-  if (td === '') return bad('the trust domain is missing');
-  if (!TD_CHARS.test(td)) return bad('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
-  if (slash < 0) return undefined;
-  const path = rest.slice(slash);
-  if (path.endsWith('/')) return bad('the path must not end with "/"');
-  for (const seg of path.slice(1).split('/')) {
-    if (seg === '') return bad('the path must not contain empty segments ("//")');
-    if (seg === '.' || seg === '..') return bad('the path must not contain "." or ".." segments');
-    if (!PATH_SEGMENT_CHARS.test(seg)) return bad('path segments may only contain letters, digits, ".", "-" and "_"');
-  }
-  return undefined;
+  const err = refusal(() => parseSpiffeId(id));
+  if (!err) return undefined;
+  const words = SPIFFE_ID_WORDS[err.reason];
+  return words ? `invalid SPIFFE ID ${JSON.stringify(id)}: ${words}` : err.message;
 }
 
 /** The levels SPIRE accepts (logrus names, any case) and what they mean here. */

@@ -7,7 +7,7 @@
  * node record (serial, expiry, can_reattest) and selectors are stored, and
  * the entry cache is refreshed before the result is sent.
  */
-import { SERVER_ID_PATH, isAgentPath, parseCSRAsync, parseSpiffeId, PluginHostError } from '@spire-ts/common';
+import { SERVER_ID_PATH, isAgentPath, messageReader, parseCSRAsync, parseSpiffeId, PluginHostError, type MessageReader } from '@spire-ts/common';
 import { PluginError } from '@spire-ts/plugin-sdk';
 import type { serverApiAgentV1 } from '@spire-ts/proto';
 import type { AttestationResult, ApiDeps, NodeAttestor } from '../api/deps.js';
@@ -15,7 +15,6 @@ import { apiError, internal, invalidArgument, permissionDenied, Status } from '.
 import { dedupeSelectors } from '../api/convert/agent.js';
 import { svidRecord, x509SvidToProto } from '../api/convert/svid.js';
 import type { IssuedX509Svid } from '../ca/ca.js';
-import { messageReader, type MessageReader } from '../plugin/nodeattestor/nodeattestor.js';
 import { NodeAttestorV1, type AttestPeer } from '../plugin/nodeattestor/v1.js';
 import { JOIN_TOKEN_TYPE, attestJoinToken } from './join-token.js';
 

@@ -15,7 +15,7 @@ import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { validatePlugins } from '../catalog/validate.js';
 import { serveServer } from '../run/command.js';
-import { ADMIN_GROUPS, adminMain } from './admin/index.js';
+import { ADMIN_GROUPS, ADMIN_SYNOPSES, adminMain } from './admin/index.js';
 import type { AdminIO } from './admin/index.js';
 
 export { EXIT_NO_COMMAND } from '@spire-ts/common';
@@ -36,6 +36,7 @@ const cli = sideCli<FlagValues, RuntimeConfig>({
   loadConfig,
   validatePlugins,
   startFields: (config) => ({ trust_domain: config.trustDomain, config: config.configPath, data_dir: config.dataDir }),
+  moreCommands: ADMIN_SYNOPSES,
 });
 
 /**

@@ -5,7 +5,7 @@
  * order from a loaded plugin catalog and stopped in reverse.
  */
 import { mkdirSync } from 'node:fs';
-import { startHealthListener, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import { StopStack, serveHealthChecks, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import { agentService } from '../api/agent.js';
 import { bundleService } from '../api/bundle.js';
 import { debugService } from '../api/debug.js';
@@ -67,17 +67,8 @@ const toKeyManagerType = (t: string): 'EC_P256' | 'EC_P384' | 'RSA_2048' | 'RSA_
 export async function startServer(o: StartServerOptions): Promise<RunningServer> {
   const { config, catalog, log } = o;
   const clock = o.clock ?? systemClock;
-  const stops: (() => Promise<void> | void)[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn('Error while stopping', { error: (err as Error).message });
-      }
-    }
-    stops.length = 0;
-  };
+  const stops = new StopStack();
+  const stopAll = (): Promise<void> => stops.stopAll(log);
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const ds = new DataStoreV1(catalog.one('DataStore') as ManagedPlugin<'spire_ts.plugin.server.datastore.v1.DataStore'>);
@@ -189,26 +180,18 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
     pruneTimer.unref();
     stops.push(() => clearInterval(pruneTimer));
 
-    let health: HealthListener | undefined;
-    if (config.healthChecks.listenerEnabled) {
-      const hc = config.healthChecks;
-      health = await startHealthListener({
-        bindAddress: hc.bindAddress,
-        bindPort: hc.bindPort,
-        livePath: hc.livePath,
-        readyPath: hc.readyPath,
-        checks: () => {
-          const serving = servingStatus() === 'SERVING';
-          return {
-            'catalog.datastore': { live: serving, ready: serving },
-            'server.ca': { live: manager.ca.x509CA !== undefined, ready: manager.ca.x509CA !== undefined },
-          };
-        },
-      });
-      const h = health;
-      stops.push(() => h.close());
-      log.info('Serving health checks', { address: `${h.address.address}:${h.address.port}` });
-    }
+    const health = await serveHealthChecks(
+      config.healthChecks,
+      () => {
+        const serving = servingStatus() === 'SERVING';
+        return {
+          'catalog.datastore': { live: serving, ready: serving },
+          'server.ca': { live: manager.ca.x509CA !== undefined, ready: manager.ca.x509CA !== undefined },
+        };
+      },
+      stops,
+      log,
+    );
     ready = true;
     log.info('spire-server is ready', { trust_domain: config.trustDomain, address: `${config.bindAddress}:${ep.tcpAddress?.port ?? config.bindPort}`, admin_socket: config.socketPath });
     return { endpoints: ep, manager, ds, health, close: stopAll };

@@ -10,18 +10,16 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { isServiceError, rpcErrorText, selectSocketPath } from '@spire-ts/common';
+import type { CliEnv, SocketRules } from '@spire-ts/common';
 import { createClient } from '@spire-ts/proto';
 import type { ServiceClientOf } from '@spire-ts/proto';
 
 /** SPIRE's default Workload API socket. */
 export const DEFAULT_SOCKET_PATH = '/tmp/spire-agent/public/api.sock';
 
-const TEMPLATE_ENV = 'SPIRE_AGENT_PUBLIC_SOCKET_TEMPLATE';
-const SOCKET_ENV = 'SPIRE_AGENT_PUBLIC_SOCKET';
 /** The SPIFFE Workload Endpoint address variable. */
 export const ENDPOINT_ENV = 'SPIFFE_ENDPOINT_SOCKET';
-
-type Env = Readonly<Record<string, string | undefined>> | ((name: string) => string | undefined);
 
 /** An error already worded for the user: printed as it is, exit 1. */
 export class ApiCliError extends Error {
@@ -83,6 +81,22 @@ export function endpointSocketPath(value: string): string {
   }
 }
 
+const SOCKET_RULES: SocketRules = {
+  templateEnv: 'SPIRE_AGENT_PUBLIC_SOCKET_TEMPLATE',
+  socketEnv: 'SPIRE_AGENT_PUBLIC_SOCKET',
+  defaultPath: DEFAULT_SOCKET_PATH,
+  missingTemplate: (v) => `${v} environment variable must be defined when using the instance flag`,
+  fallback: (get) => {
+    const endpoint = get(ENDPOINT_ENV);
+    if (endpoint === '') return undefined;
+    try {
+      return endpointSocketPath(endpoint);
+    } catch (err) {
+      throw new ApiCliError(`invalid ${ENDPOINT_ENV} ${JSON.stringify(endpoint)}: ${(err as Error).message}`);
+    }
+  },
+};
+
 /**
  * The socket to dial: an explicit `-socketPath`, then `-instance` in the
  * template, then SPIRE_AGENT_PUBLIC_SOCKET, then SPIFFE_ENDPOINT_SOCKET,
@@ -93,77 +107,22 @@ export function endpointSocketPath(value: string): string {
  * agentSocketPath({ socketPath: '', instance: '' }, { SPIFFE_ENDPOINT_SOCKET: 'unix:///run/api.sock' }, '/'); // '/run/api.sock'
  * ```
  */
-export function agentSocketPath(flags: { readonly socketPath: string; readonly instance: string }, env: Env, cwd: string): string {
-  const get = (name: string): string => (typeof env === 'function' ? env(name) : env[name]) ?? '';
-  const tpl = get(TEMPLATE_ENV);
-  if (flags.instance !== '') {
-    if (tpl === '') throw new ApiCliError(`${TEMPLATE_ENV} environment variable must be defined when using the instance flag`);
-    if (!tpl.includes('%i')) throw new ApiCliError(`failed to find %i in ${TEMPLATE_ENV}`);
-  }
+export function agentSocketPath(flags: { readonly socketPath: string; readonly instance: string }, env: CliEnv, cwd: string): string {
   let path: string;
-  if (flags.socketPath !== '') path = flags.socketPath;
-  else if (flags.instance !== '') path = tpl.replaceAll('%i', flags.instance);
-  else if (get(SOCKET_ENV) !== '') path = get(SOCKET_ENV);
-  else if (get(ENDPOINT_ENV) !== '') {
-    try {
-      path = endpointSocketPath(get(ENDPOINT_ENV));
-    } catch (err) {
-      throw new ApiCliError(`invalid ${ENDPOINT_ENV} ${JSON.stringify(get(ENDPOINT_ENV))}: ${(err as Error).message}`);
-    }
-  } else path = DEFAULT_SOCKET_PATH;
+  try {
+    path = selectSocketPath(flags, env, SOCKET_RULES);
+  } catch (err) {
+    throw err instanceof ApiCliError ? err : new ApiCliError((err as Error).message);
+  }
   return isAbsolute(path) ? path : resolve(cwd, path);
-}
-
-const CODE_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;
-
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file or directory',
-  ECONNREFUSED: 'connection refused',
-  EACCES: 'permission denied',
-  ENOTSOCK: 'socket operation on non-socket',
-  ENOTDIR: 'not a directory',
-};
-
-/** Whether `err` is a grpc-js call error. */
-export function isServiceError(err: unknown): err is grpc.ServiceError {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'details' in err;
 }
 
 /**
  * An RPC failure in grpc-go's words (`rpc error: code = PermissionDenied desc = no identity issued`);
  * a failure to connect also says which socket was dialled.
  */
-export function rpcErrorText(err: unknown, socketPath: string): string {
-  if (!isServiceError(err)) return err instanceof Error ? err.message : String(err);
-  const code = CODE_NAMES[err.code] ?? `Code(${err.code})`;
-  if (err.code === grpc.status.DEADLINE_EXCEEDED) return 'rpc error: code = DeadlineExceeded desc = context deadline exceeded';
-  if (err.code === grpc.status.CANCELLED) return 'rpc error: code = Canceled desc = context canceled';
-  if (err.code === grpc.status.UNAVAILABLE) {
-    const dial = /connect (E[A-Z]+) (.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(err.details);
-    const desc = dial
-      ? `connection error: desc = "transport: Error while dialing: dial unix ${dial[2]}: connect: ${ERRNO_TEXT[dial[1]!] ?? dial[1]}"`
-      : err.details;
-    return `rpc error: code = Unavailable desc = ${desc} (is spire-agent running with its Workload API socket at ${socketPath}? set -socketPath or ${ENDPOINT_ENV})`;
-  }
-  return `rpc error: code = ${code} desc = ${err.details}`;
+export function agentRpcErrorText(err: unknown, socketPath: string): string {
+  return rpcErrorText(err, ` (is spire-agent running with its Workload API socket at ${socketPath}? set -socketPath or ${ENDPOINT_ENV})`);
 }
 
 export type WorkloadClient = ServiceClientOf<'SpiffeWorkloadAPI'>;
@@ -237,7 +196,7 @@ export class WorkloadConnection {
 
   /** A failure as the user sees it. */
   error(err: unknown, context?: string): ApiCliError {
-    const text = rpcErrorText(err, this.socketPath);
+    const text = agentRpcErrorText(err, this.socketPath);
     return new ApiCliError(context ? `${context}: ${text}` : text, isServiceError(err) ? { code: err.code, details: err.details } : undefined);
   }
 

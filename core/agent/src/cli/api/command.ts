@@ -10,10 +10,9 @@
 
 import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { CliIO } from '@spire-ts/common';
-import { ApiCliError, DEFAULT_SOCKET_PATH, WorkloadConnection, agentSocketPath } from './client.js';
-import { apiFlagsUsage, parseApiFlags } from './flags.js';
-import type { ApiFlag, ApiFlagSet } from './flags.js';
+import { OUTPUT_FLAG, runCliFrame } from '@spire-ts/common';
+import type { CliFlag, CliFlagSet, CliIO, OutputFormat } from '@spire-ts/common';
+import { DEFAULT_SOCKET_PATH, WorkloadConnection, agentSocketPath } from './client.js';
 
 /**
  * What the agent's client commands may touch beyond {@link CliIO}: files
@@ -30,12 +29,11 @@ export interface ApiIO extends CliIO {
   readonly now?: () => number;
 }
 
-/** The output format chosen with `-output`. */
-export type OutputFormat = 'pretty' | 'json';
+export type { OutputFormat };
 
 /** What a running command gets. */
 export interface ApiContext {
-  readonly flags: ApiFlagSet;
+  readonly flags: CliFlagSet;
   readonly output: OutputFormat;
   readonly socketPath: string;
   readonly io: ApiIO;
@@ -57,14 +55,14 @@ export interface ApiContext {
 export interface ApiCommand {
   readonly name: string;
   readonly synopsis: string;
-  readonly flags: readonly ApiFlag[];
+  readonly flags: readonly CliFlag[];
   /** Whether the command takes `-timeout` (SPIRE's adapted commands do). */
   readonly timeout?: boolean;
   /** Whether the command takes `-output` (pretty or json). */
   readonly output?: boolean;
   /** The socket flag's help text. */
   readonly socketUsage?: string;
-  /** Runs the command; throws {@link ApiCliError} (or any Error) to fail with exit 1. */
+  /** Runs the command; throws `ApiCliError` (or any Error) to fail with exit 1. */
   readonly run: (ctx: ApiContext) => Promise<number>;
 }
 
@@ -72,22 +70,14 @@ export interface ApiCommand {
 export const DEFAULT_TIMEOUT_MS = 5000;
 
 /** The flags `command` accepts. */
-export function commandFlags(command: ApiCommand): ApiFlag[] {
+export function commandFlags(command: ApiCommand): CliFlag[] {
   return [
     { name: 'socketPath', kind: 'string', usage: command.socketUsage ?? 'Path to the SPIRE Agent API Unix domain socket', default: DEFAULT_SOCKET_PATH },
     { name: 'instance', kind: 'string', usage: 'Instance name to substitute into socket templates (env SPIRE_AGENT_PUBLIC_SOCKET_TEMPLATE).' },
-    ...(command.timeout ? [{ name: 'timeout', kind: 'duration', usage: 'Time to wait for a response', default: DEFAULT_TIMEOUT_MS } as const] : []),
+    ...(command.timeout ? [{ name: 'timeout', kind: 'duration', typeName: 'value', usage: 'Time to wait for a response', default: DEFAULT_TIMEOUT_MS } as const] : []),
     ...command.flags,
-    ...(command.output ? [{ name: 'output', kind: 'string', usage: 'Desired output format (pretty, json); default: pretty.' } as const] : []),
+    ...(command.output ? [OUTPUT_FLAG] : []),
   ];
-}
-
-/** `-output`'s value: pretty (also `prettyprint`) or json, case-insensitive. */
-export function outputFormat(value: string): OutputFormat | undefined {
-  const v = value.toLowerCase();
-  if (v === '' || v === 'pretty' || v === 'prettyprint') return 'pretty';
-  if (v === 'json') return 'json';
-  return undefined;
 }
 
 /** Writes `data` to a temporary file beside `path`, syncs it, and renames it over `path`. */
@@ -121,55 +111,36 @@ export function atomicWrite(path: string, data: string, mode: number): void {
  * ```
  */
 export async function runApiCommand(command: ApiCommand, args: readonly string[], io: ApiIO): Promise<number> {
-  const specs = commandFlags(command);
-  const parsed = parseApiFlags(args, specs);
-  if (parsed.kind === 'help') {
-    io.stderr(apiFlagsUsage(command.name, specs));
-    return 0;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr(`${parsed.message}\n${apiFlagsUsage(command.name, specs)}`);
-    return 1;
-  }
-  const flags = parsed.flags;
-  const output = outputFormat(flags.str('output'));
-  if (!output) {
-    const v = JSON.stringify(flags.str('output'));
-    io.stderr(`invalid value ${v} for flag -output: bad formatter flag: unknown format option: ${v} (use pretty or json)\n${apiFlagsUsage(command.name, specs)}`);
-    return 1;
-  }
-  let socketPath: string;
-  try {
-    socketPath = agentSocketPath(
-      { socketPath: flags.given.has('socketPath') ? flags.str('socketPath') : '', instance: flags.str('instance') },
-      io.env ?? {},
-      io.cwd,
-    );
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n`);
-    return 1;
-  }
-  let conn: WorkloadConnection | undefined;
-  const ctx: ApiContext = {
-    flags,
-    output,
-    socketPath,
-    io,
-    conn: () => (conn ??= new WorkloadConnection(socketPath, command.timeout ? flags.ms('timeout') : 0)),
-    write: (p, data, mode) => {
-      const full = resolve(io.cwd, p);
-      if (io.writeFile) io.writeFile(full, data, mode);
-      else atomicWrite(full, data, mode);
+  return runCliFrame(
+    {
+      name: command.name,
+      specs: commandFlags(command),
+      errorPrefix: '',
+      socketPath: (flags) =>
+        agentSocketPath({ socketPath: flags.given.has('socketPath') ? flags.str('socketPath') : '', instance: flags.str('instance') }, io.env ?? {}, io.cwd),
+      run: async (flags, output, socketPath) => {
+        let conn: WorkloadConnection | undefined;
+        const ctx: ApiContext = {
+          flags,
+          output,
+          socketPath,
+          io,
+          conn: () => (conn ??= new WorkloadConnection(socketPath, command.timeout ? flags.ms('timeout') : 0)),
+          write: (p, data, mode) => {
+            const full = resolve(io.cwd, p);
+            if (io.writeFile) io.writeFile(full, data, mode);
+            else atomicWrite(full, data, mode);
+          },
+          now: io.now ?? Date.now,
+        };
+        try {
+          return await command.run(ctx);
+        } finally {
+          conn?.close();
+        }
+      },
     },
-    now: io.now ?? Date.now,
-  };
-  try {
-    return await command.run(ctx);
-  } catch (err) {
-    const message = err instanceof ApiCliError || err instanceof Error ? err.message : String(err);
-    io.stderr(`${message}\n`);
-    return 1;
-  } finally {
-    conn?.close();
-  }
+    args,
+    io,
+  );
 }

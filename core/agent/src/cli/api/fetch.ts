@@ -7,10 +7,11 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import { goJson } from '@spire-ts/common';
 import type { workload } from '@spire-ts/proto';
 import { ApiCliError } from './client.js';
 import type { ApiCommand } from './command.js';
-import { b64, goJson, structToJson } from './json.js';
+import { b64, structToJson } from './json.js';
 import { formatX509Svids, parseX509Response, verifyX509Svids, writeX509Svids, x509ResponseJson } from './x509.js';
 
 export const fetchX509: ApiCommand = {

@@ -8,9 +8,10 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
+import { HEALTHCHECK_FLAGS } from '@spire-ts/common';
 import { createClient } from '@spire-ts/proto';
 import type { healthV1 } from '@spire-ts/proto';
-import { rpcErrorText } from './client.js';
+import { agentRpcErrorText } from './client.js';
 import type { ApiCommand } from './command.js';
 
 /** One Check call; resolves with the status name, rejects with the RPC error. */
@@ -29,10 +30,7 @@ export const healthcheck: ApiCommand = {
   name: 'healthcheck',
   synopsis: 'Determines agent health status',
   socketUsage: 'Path to the SPIRE Agent API socket',
-  flags: [
-    { name: 'shallow', kind: 'bool', usage: 'Perform a less stringent health check' },
-    { name: 'verbose', kind: 'bool', usage: 'Print verbose information' },
-  ],
+  flags: HEALTHCHECK_FLAGS,
   async run(ctx) {
     const verbose = ctx.flags.bool('verbose');
     if (verbose) ctx.io.stdout('Checking agent health...\n');
@@ -40,7 +38,7 @@ export const healthcheck: ApiCommand = {
     try {
       status = await check(ctx.socketPath);
     } catch (err) {
-      if (verbose) ctx.io.stderr(`Failed to check health: ${rpcErrorText(err, ctx.socketPath)}\n`);
+      if (verbose) ctx.io.stderr(`Failed to check health: ${agentRpcErrorText(err, ctx.socketPath)}\n`);
       ctx.io.stderr('Agent is unhealthy: unable to determine health\n');
       return 1;
     }

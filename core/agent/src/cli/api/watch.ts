@@ -12,8 +12,9 @@
 
 import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
+import { isServiceError } from '@spire-ts/common';
 import type { workload } from '@spire-ts/proto';
-import { ApiCliError, isServiceError } from './client.js';
+import { ApiCliError } from './client.js';
 import type { ApiCommand, ApiContext } from './command.js';
 import { formatX509Svids, parseX509Response } from './x509.js';
 

@@ -10,12 +10,11 @@
 
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
-import { parseCertificate, parseSpiffeId, pemEncode, splitCertificates, validateX509Svid } from '@spire-ts/common';
+import { goDurationString, goJson, goTimeUTC, parseCertificate, parseSpiffeId, pemEncode, splitCertificates, validateX509Svid } from '@spire-ts/common';
 import type { Certificate } from '@spire-ts/common';
 import type { workload } from '@spire-ts/proto';
 import { ApiCliError } from './client.js';
-import { goDurationString } from './flags.js';
-import { b64, goJson, goTimeUTC } from './json.js';
+import { b64 } from './json.js';
 
 type X509Response = workload.X509SVIDResponse__Output;
 

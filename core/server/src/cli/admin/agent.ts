@@ -7,7 +7,7 @@
 import { AdminError } from './client.js';
 import type { AdminCommand, AdminContext } from './command.js';
 import { idProto, matchBehavior, parseSelector } from './entry-filter.js';
-import type { AdminFlag } from './flags.js';
+import type { CliFlag } from '@spire-ts/common';
 import { formatAgent, formatAgentList, plural } from './print.js';
 import { protoJsonLine } from './protojson.js';
 
@@ -15,7 +15,7 @@ const AGENT = 'spire.api.server.agent.v1.Agent';
 const PKG = 'spire.api.server.agent.v1';
 const PAGE_SIZE = 1000;
 
-const FILTER_FLAGS: readonly AdminFlag[] = [
+const FILTER_FLAGS: readonly CliFlag[] = [
   { name: 'selector', kind: 'strings', usage: 'A colon-delimited type:value selector. Can be used more than once' },
   { name: 'attestationType', kind: 'string', usage: 'Filter by attestation type, like join_token or x509pop.' },
   { name: 'canReattest', kind: 'tristate', usage: "Filter based on string received, 'true': agents that can reattest, 'false': agents that can't reattest, other value will return all." },
@@ -84,7 +84,7 @@ export const agentCount: AdminCommand = {
   },
 };
 
-const ID_FLAG = (what: string): AdminFlag => ({ name: 'spiffeID', kind: 'string', usage: `The SPIFFE ID of the agent to ${what} (agent identity)` });
+const ID_FLAG = (what: string): CliFlag => ({ name: 'spiffeID', kind: 'string', usage: `The SPIFFE ID of the agent to ${what} (agent identity)` });
 
 export const agentShow: AdminCommand = {
   name: 'agent show',

@@ -5,11 +5,10 @@
  */
 
 import { decodeSpiffeBundle, encodeSpiffeBundle, parseCertificate, parseTrustDomain, pemDecode, pemEncode } from '@spire-ts/common';
-import type { Bundle as CommonBundle } from '@spire-ts/common';
+import type { CliFlag, Bundle as CommonBundle } from '@spire-ts/common';
 import type { apiTypes } from '@spire-ts/proto';
 import { AdminError } from './client.js';
 import type { AdminCommand, AdminContext } from './command.js';
-import type { AdminFlag } from './flags.js';
 import { plural } from './print.js';
 import { protoJsonLine } from './protojson.js';
 
@@ -58,7 +57,7 @@ export function formatBundle(b: BundleProto, format: 'pem' | 'spiffe', header: b
   return `${out}${encodeSpiffeBundle(toCommon(b))}\n`;
 }
 
-const FORMAT_FLAG = (what: string): AdminFlag => ({ name: 'format', kind: 'string', usage: `${what} Either "pem" or "spiffe".`, default: 'pem' });
+const FORMAT_FLAG = (what: string): CliFlag => ({ name: 'format', kind: 'string', usage: `${what} Either "pem" or "spiffe".`, default: 'pem' });
 
 export const bundleShow: AdminCommand = {
   name: 'bundle show',

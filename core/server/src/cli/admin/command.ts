@@ -8,10 +8,9 @@
 
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { CliIO } from '@spire-ts/common';
-import { AdminConnection, AdminError, DEFAULT_SOCKET_PATH, socketPathFor } from './client.js';
-import { adminFlagsUsage, parseAdminFlags } from './flags.js';
-import type { AdminFlag, AdminFlagSet } from './flags.js';
+import { OUTPUT_FLAG, runCliFrame } from '@spire-ts/common';
+import type { CliFlag, CliFlagSet, CliIO, OutputFormat } from '@spire-ts/common';
+import { AdminConnection, DEFAULT_SOCKET_PATH, socketPathFor } from './client.js';
 
 /**
  * What the admin commands may touch beyond {@link CliIO}: stdin (for
@@ -29,8 +28,7 @@ export interface AdminIO extends CliIO {
   readonly now?: () => number;
 }
 
-/** The output format chosen with `-output`. */
-export type OutputFormat = 'pretty' | 'json';
+export type { OutputFormat };
 
 /**
  * What a running command gets.
@@ -41,7 +39,7 @@ export type OutputFormat = 'pretty' | 'json';
  * ```
  */
 export interface AdminContext {
-  readonly flags: AdminFlagSet;
+  readonly flags: CliFlagSet;
   readonly output: OutputFormat;
   readonly conn: AdminConnection;
   readonly io: AdminIO;
@@ -63,31 +61,21 @@ export interface AdminContext {
 export interface AdminCommand {
   readonly name: string;
   readonly synopsis: string;
-  readonly flags: readonly AdminFlag[];
+  readonly flags: readonly CliFlag[];
   /** Whether the command takes `-output` (all but `healthcheck`). */
   readonly noOutputFlag?: boolean;
-  /** Runs the command; throws {@link AdminError} (or any Error) to fail with exit 1. */
+  /** Runs the command; throws `AdminError` (or any Error) to fail with exit 1. */
   readonly run: (ctx: AdminContext) => Promise<number>;
 }
 
-const COMMON_FLAGS: readonly AdminFlag[] = [
+const COMMON_FLAGS: readonly CliFlag[] = [
   { name: 'socketPath', kind: 'string', usage: 'Path to the SPIRE Server API socket', default: DEFAULT_SOCKET_PATH },
   { name: 'instance', kind: 'string', usage: 'Instance name to substitute into socket templates (env SPIRE_SERVER_PRIVATE_SOCKET_TEMPLATE).' },
 ];
 
-const OUTPUT_FLAG: AdminFlag = { name: 'output', kind: 'string', usage: 'Desired output format (pretty, json); default: pretty.' };
-
 /** The flags `command` accepts, with the common ones. */
-export function commandFlags(command: AdminCommand): AdminFlag[] {
+export function commandFlags(command: AdminCommand): CliFlag[] {
   return [...COMMON_FLAGS, ...command.flags, ...(command.noOutputFlag ? [] : [OUTPUT_FLAG])];
-}
-
-/** `-output`'s value: pretty (also `prettyprint`) or json, case-insensitive. */
-export function outputFormat(value: string): OutputFormat | undefined {
-  const v = value.toLowerCase();
-  if (v === '' || v === 'pretty' || v === 'prettyprint') return 'pretty';
-  if (v === 'json') return 'json';
-  return undefined;
 }
 
 /**
@@ -99,32 +87,29 @@ export function outputFormat(value: string): OutputFormat | undefined {
  * ```
  */
 export async function runAdminCommand(command: AdminCommand, args: readonly string[], io: AdminIO): Promise<number> {
-  const specs = commandFlags(command);
-  const parsed = parseAdminFlags(args, specs);
-  if (parsed.kind === 'help') {
-    io.stderr(adminFlagsUsage(command.name, specs));
-    return 0;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr(`${parsed.message}\n${adminFlagsUsage(command.name, specs)}`);
-    return 1;
-  }
-  const flags = parsed.flags;
-  const output = outputFormat(flags.str('output'));
-  if (!output) {
-    io.stderr(`invalid value ${JSON.stringify(flags.str('output'))} for flag -output: bad formatter flag: unknown format option: ${JSON.stringify(flags.str('output'))} (use pretty or json)\n${adminFlagsUsage(command.name, specs)}`);
-    return 1;
-  }
-  let socketPath: string;
-  try {
-    socketPath = socketPathFor({ socketPath: flags.str('socketPath'), instance: flags.str('instance') }, io.env ?? {});
-  } catch (err) {
-    io.stderr(`Error: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const conn = new AdminConnection(socketPath);
+  return runCliFrame(
+    {
+      name: command.name,
+      specs: commandFlags(command),
+      errorPrefix: 'Error: ',
+      socketPath: (flags) => socketPathFor({ socketPath: flags.str('socketPath'), instance: flags.str('instance') }, io.env ?? {}),
+      run: async (flags, output, socketPath) => {
+        const conn = new AdminConnection(socketPath);
+        try {
+          return await command.run(contextOf(flags, output, conn, io));
+        } finally {
+          conn.close();
+        }
+      },
+    },
+    args,
+    io,
+  );
+}
+
+function contextOf(flags: CliFlagSet, output: OutputFormat, conn: AdminConnection, io: AdminIO): AdminContext {
   const path = (p: string): string => resolve(io.cwd, p);
-  const ctx: AdminContext = {
+  return {
     flags,
     output,
     conn,
@@ -141,14 +126,4 @@ export async function runAdminCommand(command: AdminCommand, args: readonly stri
     },
     now: io.now ?? Date.now,
   };
-  try {
-    return await command.run(ctx);
-  } catch (err) {
-    const message = err instanceof AdminError || err instanceof Error ? err.message : String(err);
-    io.stderr(`Error: ${message}\n`);
-    return 1;
-  } finally {
-    conn.close();
-  }
 }
-

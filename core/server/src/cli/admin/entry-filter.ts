@@ -9,7 +9,7 @@ import { parseSpiffeId } from '@spire-ts/common';
 import type { apiTypes } from '@spire-ts/proto';
 import { AdminError } from './client.js';
 import type { AdminContext } from './command.js';
-import type { AdminFlag } from './flags.js';
+import type { CliFlag } from '@spire-ts/common';
 
 const MATCHES = ['exact', 'any', 'superset', 'subset'] as const;
 
@@ -46,7 +46,7 @@ export function matchBehavior(value: string, flag: string): string {
 }
 
 /** The filter flags of `entry show` and `entry count`. */
-export function FILTER_FLAGS(verb: 'show' | 'count'): AdminFlag[] {
+export function FILTER_FLAGS(verb: 'show' | 'count'): CliFlag[] {
   return [
     { name: 'parentID', kind: 'string', usage: `The Parent ID of the records to ${verb}` },
     { name: 'spiffeID', kind: 'string', usage: `The SPIFFE ID of the records to ${verb}` },

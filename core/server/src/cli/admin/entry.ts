@@ -8,9 +8,9 @@ import type { apiTypes } from '@spire-ts/proto';
 import { AdminError } from './client.js';
 import type { AdminCommand, AdminContext } from './command.js';
 import { parseEntriesJson } from './entry-data.js';
-import type { AdminFlag } from './flags.js';
+import type { CliFlag } from '@spire-ts/common';
+import { goCodeName } from '@spire-ts/common';
 import { formatEntry, formatEntryFailure, formatEntryList, goQuote, plural, sortEntries } from './print.js';
-import { goCodeName } from './client.js';
 import { protoJsonLine } from './protojson.js';
 import { FILTER_FLAGS, entryFilter, idProto, parseSelector } from './entry-filter.js';
 
@@ -20,7 +20,7 @@ type Entry = apiTypes.Entry;
 
 const INT32_MAX = 2 ** 31 - 1;
 
-function writeFlags(forUpdate: boolean): AdminFlag[] {
+function writeFlags(forUpdate: boolean): CliFlag[] {
   return [
     { name: 'entryID', kind: 'string', usage: forUpdate ? 'The Registration Entry ID of the record to update' : 'A custom ID for this registration entry (optional). If not set, a new entry ID will be generated' },
     { name: 'parentID', kind: 'string', usage: "The SPIFFE ID of this record's parent" },

@@ -41,6 +41,25 @@ export const ADMIN_COMMANDS: readonly AdminCommand[] = [
 /** The first words of the admin commands (`entry`, `healthcheck`, ...). */
 export const ADMIN_GROUPS: ReadonlySet<string> = new Set(ADMIN_COMMANDS.map((c) => c.name.split(' ')[0]!));
 
+const GROUP_NOUNS: Readonly<Record<string, string>> = {
+  agent: 'Manages attested agents',
+  bundle: 'Manages trust bundles',
+  entry: 'Manages registration entries',
+  jwt: 'Mints JWT-SVIDs',
+  token: 'Generates join tokens',
+  x509: 'Mints X509-SVIDs',
+};
+
+/** Synopses of the admin groups for the top-level help (`entry`: `Manages registration entries (count, create, ...)`). */
+export const ADMIN_SYNOPSES: Readonly<Record<string, string>> = Object.fromEntries(
+  [...ADMIN_GROUPS].map((group) => {
+    const single = ADMIN_COMMANDS.find((c) => c.name === group);
+    if (single) return [group, single.synopsis];
+    const subs = ADMIN_COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name.slice(group.length + 1));
+    return [group, `${GROUP_NOUNS[group] ?? group} (${subs.join(', ')})`];
+  }),
+);
+
 /** `Available subcommands are:` lines for a group. */
 function groupUsage(group: string): string {
   const subs = ADMIN_COMMANDS.filter((c) => c.name.startsWith(`${group} `));

@@ -9,7 +9,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { DER, decodeJwtUnverified, pemEncode } from '@spire-ts/common';
+import { DER, HEALTHCHECK_FLAGS, decodeJwtUnverified, pemEncode } from '@spire-ts/common';
 import { AdminError } from './client.js';
 import type { AdminCommand } from './command.js';
 import { idProto } from './entry-filter.js';
@@ -161,10 +161,7 @@ export const healthcheck: AdminCommand = {
   name: 'healthcheck',
   synopsis: 'Determines server health status',
   noOutputFlag: true,
-  flags: [
-    { name: 'shallow', kind: 'bool', usage: 'Perform a less stringent health check' },
-    { name: 'verbose', kind: 'bool', usage: 'Print verbose information' },
-  ],
+  flags: HEALTHCHECK_FLAGS,
   async run(ctx) {
     const verbose = ctx.flags.bool('verbose');
     if (verbose) ctx.io.stdout('Checking server health...\n');

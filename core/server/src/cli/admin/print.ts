@@ -7,7 +7,7 @@
  */
 
 import type { apiTypes } from '@spire-ts/proto';
-import { goCodeName } from './client.js';
+import { goCodeName, goTimeUTC as goTime } from '@spire-ts/common';
 
 type Entry = apiTypes.Entry__Output;
 type Agent = apiTypes.Agent__Output;
@@ -49,9 +49,7 @@ export function goQuote(s: string): string {
  * ```
  */
 export function goTimeUTC(unixSeconds: number): string {
-  const d = new Date(unixSeconds * 1000);
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000 UTC`;
+  return goTime(new Date(Math.floor(unixSeconds) * 1000));
 }
 
 /** `spiffe://<td><path>`, or empty for no ID. */

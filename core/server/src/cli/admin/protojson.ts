@@ -2,7 +2,7 @@
  * The `-output json` form of SPIRE's CLI: protojson with proto field names
  * and unpopulated fields emitted (int64 as strings, bytes as base64, enums
  * by name, wrappers unwrapped), nulls dropped and object keys sorted, one
- * compact line — what SPIRE's cliprinter prints. Field types come from the
+ * compact line (goJson) — what SPIRE's cliprinter prints. Field types come from the
  * service descriptors @spire-ts/proto ships (descriptors/<service>.json).
  *
  * @module
@@ -10,6 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { goJson } from '@spire-ts/common';
 import { PROTO_ROOT } from '@spire-ts/proto';
 
 interface FieldJson {
@@ -125,22 +126,6 @@ function convertMessage(root: NamespaceJson, path: readonly string[], ns: Namesp
     if (c !== null) out[name] = c;
   }
   return out;
-}
-
-/** JSON.stringify with keys sorted and Go's HTML-safe escaping, as Go's encoding/json writes a map. */
-export function goJson(value: unknown): string {
-  const text = JSON.stringify(sortKeys(value));
-  return text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
-    return out;
-  }
-  return value;
 }
 
 /**

@@ -8,12 +8,11 @@
  * plugin. Selector types are the plugin's configured name.
  */
 import { Metadata } from '@grpc/grpc-js';
-import { parseSpiffeId, type ManagedPlugin, type PluginHostError } from '@spire-ts/common';
+import { messageReader, parseSpiffeId, type ManagedPlugin, type PluginHostError } from '@spire-ts/common';
 import { Status, isServiceError } from '@spire-ts/plugin-sdk';
 import type { serverNodeAttestorV1 } from '@spire-ts/proto';
 import type { AttestationResult, NodeAttestor } from '../../api/deps.js';
 import { FacadeErrors } from '../facade.js';
-import { messageReader } from './nodeattestor.js';
 
 type Service = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
 

@@ -1,8 +1,11 @@
 /**
  * Reading a gRPC stream (grpc-js client or server call, or the SDK's
  * LeanGrpcServer call) one message at a time, for the request/response
- * dialogues of node attestation: the server relays challenges between an
- * agent's AttestAgent stream and a NodeAttestor plugin's Attest stream.
+ * dialogues of node attestation and entry sync: the server relays
+ * challenges between an agent's AttestAgent stream and a NodeAttestor
+ * plugin's Attest stream; the agent answers the server's challenges.
+ *
+ * @module
  */
 import type { EventEmitter } from 'node:events';
 
@@ -16,7 +19,7 @@ export interface MessageReader<T> {
    * the stream's error, or with an Error if the call was cancelled.
    */
   next(): Promise<T | undefined>;
-  /** Stops listening (the stream itself is left alone). */
+  /** Stops listening (the stream itself is left alone); later stream errors are ignored. */
   close(): void;
 }
 
@@ -30,6 +33,7 @@ export function messageReader<T>(stream: EventEmitter): MessageReader<T> {
   let ended: StreamEnd | undefined;
   let failure: unknown;
   let failed = false;
+  let closed = false;
 
   const settle = (): void => {
     const w = waiter;
@@ -74,6 +78,7 @@ export function messageReader<T>(stream: EventEmitter): MessageReader<T> {
 
   return {
     next(): Promise<T | undefined> {
+      if (closed) return Promise.reject(new Error('internal: read after close'));
       if (waiter) return Promise.reject(new Error('internal: concurrent reads of one stream'));
       return new Promise<T | undefined>((resolve, reject) => {
         waiter = { resolve, reject };
@@ -81,6 +86,8 @@ export function messageReader<T>(stream: EventEmitter): MessageReader<T> {
       });
     },
     close(): void {
+      closed = true;
+      waiter = undefined;
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('cancelled', onCancelled);
