@@ -57,6 +57,9 @@ export async function startServerChild(dir: string, opts: { nodeArgs?: string[];
   log_level = "WARN"
 }
 plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
   DataStore "sql" {
     plugin_data {
       database_type = "sqlite3"

@@ -140,6 +140,7 @@ export class E2eEnv {
   log_level = "DEBUG"${ttl}
 }
 plugins {
+  NodeAttestor "join_token" { plugin_data {} }
   DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${join(this.dir, 'server', 'ds.sqlite3')}" } }
   KeyManager "disk" { plugin_data { keys_path = "${join(this.dir, 'server', 'keys.json')}" } }
 }

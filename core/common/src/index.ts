@@ -22,6 +22,7 @@ export { ManagedPlugin, describe } from './plugin/managed.js';
 export type { ManagedPluginOptions, PluginState, HostServiceRegistration } from './plugin/managed.js';
 export { Catalog, preparePlugin, serviceFor } from './plugin/catalog.js';
 export type { PluginDeclaration, CatalogOptions } from './plugin/catalog.js';
+export { isBuiltInComponent, builtInComponentNotes, joinTokenEnabled } from './plugin/built-in.js';
 export { resolveBuiltIn, listBuiltIns, builtInPackageName } from './plugin/builtin.js';
 export type { BuiltInCommand } from './plugin/builtin.js';
 export { unary } from './plugin/rpc.js';

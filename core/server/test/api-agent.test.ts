@@ -101,6 +101,17 @@ describe('AttestAgent', () => {
     expect(stream.error?.message).toContain('"aws_iid"');
   });
 
+  it('refuses join tokens when NodeAttestor "join_token" is not configured, as SPIRE does', async () => {
+    await api.CreateJoinToken({ ttl: 600, token: 'unconfigured-jt', agent_id: null }, local());
+    const off = agentService({ ...env.deps, joinTokenEnabled: false });
+    const stream = new FakeAttestStream();
+    off.AttestAgent!(stream as never);
+    stream.send({ params: { data: { type: 'join_token', payload: Buffer.from('unconfigured-jt') }, params: { csr: newCsr().csr } } });
+    await stream.finished();
+    expect(stream.error?.code).toBe(Status.FAILED_PRECONDITION);
+    expect(stream.error?.message).toContain('could not find node attestor type "join_token"');
+  });
+
   it('relays plugin challenges, stores deduplicated selectors typed by the plugin name', async () => {
     const s = await attestWithPlugin('ok:node1');
     expect(s.error).toBeUndefined();

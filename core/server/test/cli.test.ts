@@ -148,6 +148,14 @@ describe('spire-server validate', () => {
     );
   });
 
+  it('accepts the built-in NodeAttestor "join_token" and refuses plugin_data for it', () => {
+    const jt = (data: string): string => `  NodeAttestor "join_token" {\n    plugin_data {${data}}\n  }\n  KeyManager "memory" {\n    plugin_data {}\n  }`;
+    expect(spire(workdir({ 'server.conf': conf({ km: jt('') }) }), ['validate', '-config', 'server.conf'])).toMatchObject({ code: 0 });
+    const bad = spire(workdir({ 'server.conf': conf({ km: jt(' x = 1 ') }) }), ['validate', '-config', 'server.conf']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('\tNodeAttestor "join_token":\n\t\tplugin_data: the built-in join_token node attestor takes no configuration');
+  });
+
   it('takes values from flags over the file', () => {
     const dir = workdir({ 'server.conf': conf().replace('  trust_domain = "example.org"\n', '') });
     expect(spire(dir, ['validate', '-config', 'server.conf']).stderr).toBe(

@@ -66,6 +66,9 @@ export function serverConfig(dir: string, port: number, extra = '', plugins = ''
 ${extra}
 }
 plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
 ${plugins}${plugins ? '\n' : ''}  DataStore "sql" {
     plugin_data {
       database_type = "sqlite3"

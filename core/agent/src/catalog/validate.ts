@@ -11,7 +11,7 @@
  * @module
  */
 
-import { preparePlugin } from '@spire-ts/common';
+import { builtInComponentNotes, isBuiltInComponent, preparePlugin } from '@spire-ts/common';
 import type { Logger, PluginDeclaration } from '@spire-ts/common';
 
 /**
@@ -46,18 +46,9 @@ export interface ValidatePluginsOptions {
  * ```
  */
 export function isBuiltIntoAgent(decl: PluginDeclaration): boolean {
-  return decl.type === 'NodeAttestor' && decl.name === 'join_token' && !decl.pluginCmd;
+  return isBuiltInComponent(decl);
 }
 
-/**
- * Notes on the configuration of a component built into the agent. The
- * join_token attestor takes no plugin_data (the token comes from
- * `join_token`, `join_token_file` or the flags).
- */
-function builtInNotes(decl: PluginDeclaration): string[] {
-  const data = (decl.pluginData ?? '').trim();
-  return data === '' || data === '{}' ? [] : ['plugin_data: the built-in join_token node attestor takes no configuration; set the token with agent.join_token, join_token_file or -joinToken'];
-}
 
 /**
  * Launches every enabled plugin (concurrently), asks each to Validate its
@@ -83,7 +74,7 @@ export async function validatePlugins(decls: readonly PluginDeclaration[], opts:
           ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
         }),
   );
-  const results = await Promise.allSettled(runs.map((p, i) => (p ? p.validateOnly() : Promise.resolve(builtInNotes(enabled[i]!)))));
+  const results = await Promise.allSettled(runs.map((p, i) => (p ? p.validateOnly() : Promise.resolve(builtInComponentNotes(enabled[i]!, 'agent')))));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return results.map((r, i) => ({

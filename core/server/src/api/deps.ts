@@ -72,6 +72,11 @@ export interface ApiDeps {
   /** Told the stored bundle after an API call changed it (AppendBundle, PublishJWTAuthority), so {@link bundle} reflects it at once. */
   bundleUpdated?(bundle: Bundle): void;
   readonly entries: EntryIndex;
+  /**
+   * Whether the built-in join_token attestor is configured (`NodeAttestor "join_token"`);
+   * as in SPIRE, join tokens are refused without it. Undefined = enabled.
+   */
+  readonly joinTokenEnabled?: boolean;
   /** Server NodeAttestor plugins by name (join_token is built in and not here). */
   readonly nodeAttestors: ReadonlyMap<string, NodeAttestor>;
   /** SPIRE's `agent_ttl` in ms; undefined = the default X.509-SVID TTL. */

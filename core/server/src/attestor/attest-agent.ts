@@ -139,7 +139,7 @@ async function attest(deps: ApiDeps, stream: AttestStream, reader: MessageReader
   const log = deps.log.with({ node_attestor_type: type });
 
   let result: AttestationResult;
-  if (type === JOIN_TOKEN_TYPE) {
+  if (type === JOIN_TOKEN_TYPE && deps.joinTokenEnabled !== false) {
     result = await attestJoinToken(deps, payload);
   } else {
     const attestor = deps.nodeAttestors.get(type);

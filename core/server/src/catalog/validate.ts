@@ -7,7 +7,7 @@
  * @module
  */
 
-import { preparePlugin } from '@spire-ts/common';
+import { builtInComponentNotes, isBuiltInComponent, preparePlugin } from '@spire-ts/common';
 import type { Logger, PluginDeclaration } from '@spire-ts/common';
 
 /**
@@ -46,15 +46,18 @@ export interface ValidatePluginsOptions {
 export async function validatePlugins(decls: readonly PluginDeclaration[], opts: ValidatePluginsOptions): Promise<PluginValidation[]> {
   const enabled = decls.filter((d) => d.enabled !== false);
   // preparePlugin checks each declaration as the catalog would (unknown built-in, checksum without plugin_cmd, ...).
+  // NodeAttestor "join_token" is built into the server: checked here, not launched.
   const plugins = enabled.map((d) =>
-    preparePlugin(d, {
-      side: 'server',
-      trustDomain: opts.trustDomain,
-      log: opts.log,
-      ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
-    }),
+    isBuiltInComponent(d)
+      ? undefined
+      : preparePlugin(d, {
+          side: 'server',
+          trustDomain: opts.trustDomain,
+          log: opts.log,
+          ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+        }),
   );
-  const results = await Promise.allSettled(plugins.map((p) => p.validateOnly()));
+  const results = await Promise.allSettled(plugins.map((p, i) => (p ? p.validateOnly() : Promise.resolve(builtInComponentNotes(enabled[i]!, 'server')))));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return results.map((r, i) => ({

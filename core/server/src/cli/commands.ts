@@ -8,7 +8,7 @@
  * @module
  */
 
-import { sideCli } from '@spire-ts/common';
+import { isBuiltInComponent, sideCli } from '@spire-ts/common';
 import { flagsUsage, parseFlags } from '../config/flags.js';
 import type { FlagValues } from '../config/flags.js';
 import { loadConfig } from '../config/load.js';
@@ -36,6 +36,8 @@ const cli = sideCli<FlagValues, RuntimeConfig>({
   loadConfig,
   validatePlugins,
   startFields: (config) => ({ trust_domain: config.trustDomain, config: config.configPath, data_dir: config.dataDir }),
+  // NodeAttestor "join_token" is part of the server, not a plugin process.
+  launched: (config) => config.plugins.filter((d) => !isBuiltInComponent(d)),
   moreCommands: ADMIN_SYNOPSES,
 });
 

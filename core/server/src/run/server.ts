@@ -5,7 +5,7 @@
  * order from a loaded plugin catalog and stopped in reverse.
  */
 import { mkdirSync } from 'node:fs';
-import { StopStack, serveHealthChecks, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import { joinTokenEnabled, StopStack, serveHealthChecks, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import { agentService } from '../api/agent.js';
 import { bundleService } from '../api/bundle.js';
 import { debugService } from '../api/debug.js';
@@ -134,6 +134,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
       },
       entries,
       nodeAttestors,
+      joinTokenEnabled: joinTokenEnabled(config.plugins),
       agentTtlMs: config.agentTtlMs,
       adminIds: config.adminIds,
     };
