@@ -1,4 +1,4 @@
-// `npm start`, until the server and agent exist: the plugin runtime end to
+// `npm run start:plugin-demo`: the plugin runtime end to
 // end. It loads the built-in KeyManager "memory" as a child process from
 // SPIRE-shaped plugin declarations, uses it, crashes it on purpose to show
 // supervision, and stops it in order.
@@ -25,7 +25,7 @@ try {
     backoff: { initialMs: 100, maxMs: 2000 },
   });
 } catch (err) {
-  process.stderr.write(`could not load the KeyManager plugin: ${describe(err)}\nDid \`npm run build\` run? (npm start runs it for you.)\n`);
+  process.stderr.write(`could not load the KeyManager plugin: ${describe(err)}\nDid \`npm run build\` run? (npm run start:plugin-demo runs it for you.)\n`);
   process.exit(1);
 }
 const km = catalog.one('KeyManager') as ManagedPlugin<'spire.plugin.server.keymanager.v1.KeyManager'>;

@@ -1,11 +1,11 @@
-// `npm start` runs this demo; the README promises what it shows.
+// `npm run start:plugin-demo` runs this demo; the README promises what it shows.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
-describe('npm start (plugin runtime demo)', () => {
+describe('npm run start:plugin-demo (plugin runtime demo)', () => {
   it('loads the memory KeyManager as a child process, signs, survives a crash and stops cleanly', () => {
     const r = spawnSync(process.execPath, [main], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(0);
