@@ -6,6 +6,7 @@ const BENCHES = {
   plugin: 'bench/dist/plugin.js',
   datastore: 'plugins/server-datastore-sql/dist/bench.js',
   server: 'bench/dist/server.js',
+  agent: 'bench/dist/agent.js',
 };
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !(name in BENCHES)) {

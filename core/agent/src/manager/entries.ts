@@ -53,35 +53,63 @@ export function selectorKeys(e: WorkloadEntry): string[] {
   return e.selectors.map((s) => `${s.type}:${s.value}`);
 }
 
-/** Which entries carry each selector; finds the entries a caller's selector set matches without scanning them all. */
+/**
+ * Finds the entries a caller's selector set matches without scanning them
+ * all. Each entry is filed under one of its selectors, its anchor: the one
+ * fewest indexed entries carried when it was added. An entry matches only
+ * if the caller has all its selectors, its anchor among them, so looking in
+ * the buckets of the caller's selectors finds every match, and a selector
+ * many entries share (a namespace, a uid) costs nothing when those entries
+ * are told apart by a rarer one.
+ */
 export class SelectorIndex {
-  readonly #bySelector = new Map<string, Set<string>>();
+  /** How many indexed entries carry each selector. */
+  readonly #counts = new Map<string, number>();
+  /** Entry IDs by anchor selector. */
+  readonly #byAnchor = new Map<string, Set<string>>();
+  /** The indexed selectors and anchor of each entry. */
+  readonly #indexed = new Map<string, { keys: readonly string[]; anchor: string }>();
 
+  /** Indexes `e` (replacing what was indexed under its ID). An entry without selectors matches nothing and is not indexed. */
   add(e: WorkloadEntry): void {
-    for (const k of selectorKeys(e)) {
-      let ids = this.#bySelector.get(k);
-      if (!ids) this.#bySelector.set(k, (ids = new Set()));
-      ids.add(e.entryId);
+    this.remove(e);
+    const keys = [...new Set(selectorKeys(e))];
+    if (keys.length === 0) return;
+    let anchor = keys[0]!;
+    let fewest = Infinity;
+    for (const k of keys) {
+      const n = this.#counts.get(k) ?? 0;
+      if (n < fewest) [anchor, fewest] = [k, n];
+      this.#counts.set(k, n + 1);
     }
+    let ids = this.#byAnchor.get(anchor);
+    if (!ids) this.#byAnchor.set(anchor, (ids = new Set()));
+    ids.add(e.entryId);
+    this.#indexed.set(e.entryId, { keys, anchor });
   }
 
+  /** Removes the entry with `e`'s ID (whatever selectors it was indexed with). */
   remove(e: WorkloadEntry): void {
-    for (const k of selectorKeys(e)) {
-      const ids = this.#bySelector.get(k);
-      if (!ids) continue;
-      ids.delete(e.entryId);
-      if (ids.size === 0) this.#bySelector.delete(k);
+    const rec = this.#indexed.get(e.entryId);
+    if (!rec) return;
+    this.#indexed.delete(e.entryId);
+    for (const k of rec.keys) {
+      const n = (this.#counts.get(k) ?? 1) - 1;
+      if (n > 0) this.#counts.set(k, n);
+      else this.#counts.delete(k);
     }
+    const ids = this.#byAnchor.get(rec.anchor);
+    ids?.delete(e.entryId);
+    if (ids?.size === 0) this.#byAnchor.delete(rec.anchor);
   }
 
   /** IDs of the entries (looked up with `get`) all of whose selectors are in `caller`. */
   matching(caller: ReadonlySet<string>, get: (id: string) => WorkloadEntry | undefined): string[] {
-    const seen = new Set<string>();
     const out: string[] = [];
     for (const k of caller) {
-      for (const id of this.#bySelector.get(k) ?? []) {
-        if (seen.has(id)) continue;
-        seen.add(id);
+      const ids = this.#byAnchor.get(k);
+      if (!ids) continue;
+      for (const id of ids) {
         const e = get(id);
         if (e && entryMatches(e.selectors, caller)) out.push(id);
       }

@@ -8,7 +8,7 @@
  * connection was accepted, else the selectors could describe another process
  * that was given the same pid.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Logger } from '@spire-ts/common';
 import { processStartTime } from '@spire-ts/peercred';
 import type { Selector } from './cache.js';
@@ -65,19 +65,27 @@ function gone(pid: number, why: string, cause?: unknown): WorkloadAttestationErr
  */
 export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
   const { pid } = caller;
+  // With the real procfs, one read of /proc/<pid>/stat gives both the start
+  // time and the state (this runs twice per Workload API call).
+  const fast = procRoot === '/proc' && process.platform === 'linux';
+  let stat: string | undefined;
   let now: number;
   try {
-    now = processStartTime(pid);
+    if (fast) {
+      stat = readProcFile(`/proc/${pid}/stat`);
+      now = parseStartTime(stat, pid);
+    } else {
+      now = processStartTime(pid);
+    }
   } catch (err) {
     throw gone(pid, `failed to get starttime: ${(err as Error).message}`, err);
   }
   if (now !== caller.startTime) {
     throw gone(pid, `new process detected: process starttime ${now} does not match original caller ${caller.startTime}`);
   }
-  let stat: string;
   let owner: { uid: number; gid: number };
   try {
-    stat = readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
+    stat ??= readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
     owner = statSync(`${procRoot}/${pid}`);
   } catch (err) {
     throw gone(pid, `caller exit suspected: ${(err as Error).message}`, err);
@@ -86,6 +94,45 @@ export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
   if (state === 'Z' || state === 'X' || state === 'x') throw gone(pid, `caller has exited (process state ${state})`);
   if (owner.uid !== caller.uid) throw gone(pid, `new process detected: process uid ${owner.uid} does not match original caller ${caller.uid}`);
   if (owner.gid !== caller.gid) throw gone(pid, `new process detected: process gid ${owner.gid} does not match original caller ${caller.gid}`);
+}
+
+/** Reused by {@link readProcFile} (synchronous, so never shared between two reads). */
+const procBuf = Buffer.allocUnsafe(4096);
+
+/**
+ * The text of a small procfs file. readFileSync allocates 64 KiB per read
+ * for files that report size 0, as procfs files do; this reads into one
+ * reused buffer.
+ */
+function readProcFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') throw new Error(`process ${path.split('/')[2]} does not exist`, { cause: err });
+    throw err;
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, procBuf, n, procBuf.length - n, null);
+      if (r === 0) return procBuf.toString('latin1', 0, n);
+      n += r;
+      // Longer than any stat line: read the rest the ordinary way.
+      if (n === procBuf.length) return procBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Field 22 (start time, clock ticks since boot) of a /proc/<pid>/stat text, as `processStartTime` reads it. */
+function parseStartTime(stat: string, pid: number): number {
+  // comm (field 2) is parenthesised and may itself hold spaces and ')'.
+  const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`cannot parse the start time in /proc/${pid}/stat`);
+  return value;
 }
 
 /**

@@ -43,7 +43,13 @@ const NO_IDENTITY = 'no identity issued';
 /** How long a stream waits for the SVIDs of matching entries that are still being minted. */
 export const DEFAULT_SVID_WAIT_MS = 30_000;
 
-type AnyCall = { metadata: grpc.Metadata; getPeer(): string; on(event: 'cancelled', listener: () => void): unknown; cancelled: boolean };
+type AnyCall = {
+  metadata: grpc.Metadata;
+  getPeer(): string;
+  on(event: 'cancelled', listener: () => void): unknown;
+  off(event: 'cancelled', listener: () => void): unknown;
+  cancelled: boolean;
+};
 
 function status(code: Status, message: string): PluginError {
   return new PluginError(code, message);
@@ -76,13 +82,17 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
       throw status(Status.PERMISSION_DENIED, 'caller could not be identified from its connection');
     }
     const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
+    const onCancel = (): void => abort.abort();
+    call.on('cancelled', onCancel);
     try {
       return { selectors: await deps.attestation.attest(caller, abort.signal), caller };
     } catch (err) {
       if (call.cancelled) throw status(Status.CANCELLED, 'the caller went away');
       log.error('Workload attestation failed', { method, pid: caller.pid, error: (err as Error).message });
       throw status(Status.UNAVAILABLE, 'workload attestation failed');
+    } finally {
+      // Only the attestation listens: a cancel after it has nothing to abort.
+      call.off('cancelled', onCancel);
     }
   }
 
