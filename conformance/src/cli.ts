@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { createCoreLogger, nullLogger } from '@spire-ts/common';
-import { runSuite, summaryLine, type CaseResult } from './harness.js';
+import { runSuite, summaryLine, type CaseResult, type Suite } from './harness.js';
 import { suitesFor } from './suites/index.js';
 import { builtInTarget, externalTarget, type PluginTarget } from './target.js';
 
 const USAGE = `usage:
   spire-conformance --plugin side:Type:name [--plugin-data HCL]        run against a built-in plugin
   spire-conformance --type Type --plugin-cmd PATH [--side server|agent] [--plugin-data HCL] [--plugin-arg ARG ...]
+  spire-conformance --attestor NAME [--agent-cmd PATH] [--server-cmd PATH]
+                                                                       a NodeAttestor pair against its fixture
 DataStore plugins also run the DataStore contract, on a new empty database per case: write
 {{db}} in --plugin-data where the database goes (sqlite3: a temp file; postgres/mysql: a database
 created next to the named one and dropped after), e.g.
@@ -19,6 +21,8 @@ options:
   --trust-domain NAME   trust domain sent in Configure (default example.org)
   --only SUBSTRING      run only cases whose name contains SUBSTRING
   --verbose             show the plugin's logs
+  --agent-cmd PATH      with --attestor: the agent-side plugin binary (default: the built-in)
+  --server-cmd PATH     with --attestor: the server-side plugin binary (default: the built-in)
 `;
 
 function fail(msg: string): never {
@@ -36,6 +40,9 @@ try {
       'plugin-arg': { type: 'string', multiple: true },
       'plugin-data': { type: 'string' },
       side: { type: 'string' },
+      attestor: { type: 'string' },
+      'agent-cmd': { type: 'string' },
+      'server-cmd': { type: 'string' },
       'trust-domain': { type: 'string' },
       only: { type: 'string' },
       verbose: { type: 'boolean' },
@@ -49,6 +56,61 @@ try {
 if (args.help) {
   process.stdout.write(USAGE);
   process.exit(0);
+}
+
+const log = args.verbose ? createCoreLogger({ level: 'debug' }) : nullLogger;
+const all: CaseResult[] = [];
+const print = (r: CaseResult): void => {
+  all.push(r);
+  const tag = r.status === 'passed' ? 'ok  ' : r.status === 'skipped' ? 'skip' : 'FAIL';
+  process.stdout.write(`${tag} ${r.name}${r.message ? ` — ${r.message}` : ''} (${Math.round(r.ms)} ms)\n`);
+};
+
+if (args.attestor !== undefined) {
+  if (args.plugin || args['plugin-cmd'] || args.type) fail('use either --attestor or --plugin / --plugin-cmd');
+  if (args['plugin-data'] !== undefined || args['plugin-arg'] || args.side) fail('--plugin-data, --plugin-arg and --side do not apply to --attestor (the fixture configures both plugins)');
+  await runAttestor(args.attestor, { agentCmd: args['agent-cmd'], serverCmd: args['server-cmd'], trustDomain: args['trust-domain'] ?? 'example.org', only: args.only });
+} else if (args['agent-cmd'] || args['server-cmd']) {
+  fail('--agent-cmd and --server-cmd go with --attestor');
+}
+
+/** `--attestor NAME`: the NodeAttestor suite with the registered fixture; exits. */
+async function runAttestor(
+  name: string,
+  opts: { agentCmd: string | undefined; serverCmd: string | undefined; trustDomain: string; only: string | undefined },
+): Promise<never> {
+  const { FIXTURES } = await import('./fixtures/index.js');
+  const fixture = FIXTURES[name];
+  if (!fixture) fail(`unknown attestor ${JSON.stringify(name)} (known: ${Object.keys(FIXTURES).sort().join(', ')})`);
+  const { nodeAttestorSuite } = await import('./suites/nodeattestor/suite.js');
+  const trustDomain = opts.trustDomain;
+  const external = (side: 'agent' | 'server', command: string | undefined): PluginTarget | undefined =>
+    command === undefined ? undefined : externalTarget({ type: 'NodeAttestor', command, side, name, trustDomain });
+  let suite: Suite<unknown>;
+  try {
+    const agentTarget = external('agent', opts.agentCmd);
+    const serverTarget = external('server', opts.serverCmd);
+    const inner = nodeAttestorSuite(fixture, { trustDomain, log, ...(agentTarget ? { agentTarget } : {}), ...(serverTarget ? { serverTarget } : {}) }) as unknown as Suite<unknown>;
+    const only = opts.only;
+    // The negative cases are known once the fixture is set up: filter then.
+    suite =
+      only === undefined
+        ? inner
+        : {
+            ...inner,
+            async setup() {
+              const ctx = await inner.setup();
+              suite.cases = inner.cases.filter((c) => c.name.includes(only));
+              return ctx;
+            },
+          };
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  process.stdout.write(`# ${suite.name}\n`);
+  const results = await runSuite(suite, print);
+  process.stdout.write(`${summaryLine(results)}\n`);
+  process.exit(results.some((r) => r.status === 'failed') ? 1 : 0);
 }
 
 let target: PluginTarget;
@@ -69,19 +131,11 @@ try {
       trustDomain: args['trust-domain'] ?? 'example.org',
     });
   } else {
-    fail('nothing to test: give --plugin or --plugin-cmd');
+    fail('nothing to test: give --plugin, --plugin-cmd or --attestor');
   }
 } catch (err) {
   fail(err instanceof Error ? err.message : String(err));
 }
-
-const log = args.verbose ? createCoreLogger({ level: 'debug' }) : nullLogger;
-const all: CaseResult[] = [];
-const print = (r: CaseResult): void => {
-  all.push(r);
-  const tag = r.status === 'passed' ? 'ok  ' : r.status === 'skipped' ? 'skip' : 'FAIL';
-  process.stdout.write(`${tag} ${r.name}${r.message ? ` — ${r.message}` : ''} (${Math.round(r.ms)} ms)\n`);
-};
 
 // A DataStore's plugin_data names its database with {{db}}: the lifecycle suite gets one of its own.
 const datastore = target.type === 'DataStore';

@@ -141,3 +141,4 @@ export { bundleService } from './api/bundle.js';
 export { agentService } from './api/agent.js';
 export { svidService } from './api/svid.js';
 export { NodeAttestorV1 } from './plugin/nodeattestor/v1.js';
+export { attestJoinToken, JOIN_TOKEN_TYPE, joinTokenAgentId } from './attestor/join-token.js';

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { createLogger, serve } from '@spire-ts/plugin-sdk';
+import { awsIidAgentPlugin } from './plugin.js';
+
+await serve(awsIidAgentPlugin({ log: createLogger() }));

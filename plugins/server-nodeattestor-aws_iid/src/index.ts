@@ -1,0 +1,10 @@
+export { AwsIidAttestor, NODE_ATTESTOR_SERVICE, PLUGIN_NAME, awsIidServerPlugin } from './plugin.js';
+export type { AttestResult, AwsIidServerOptions } from './plugin.js';
+export { MAX_PAYLOAD_BYTES, RegionCertificates, parsePayload, verifyIdentityDocument } from './iid.js';
+export type { AttestationData, InstanceIdentityDocument } from './iid.js';
+export { SignatureError, issuerAndSerial, verifyPkcs7 } from './pkcs7.js';
+export { AgentPathTemplate, DEFAULT_AGENT_PATH_TEMPLATE, TemplateError, validateAgentPath } from './template.js';
+export type { AgentPathData } from './template.js';
+export { AccountListFile, AccountListError, parseAccountListFile } from './org.js';
+export { blockDeviceProblem, instanceProfileName } from './aws-client.js';
+export { AWS_RSA2048_CERTS } from './aws-certs.js';

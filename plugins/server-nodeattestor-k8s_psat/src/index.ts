@@ -1,0 +1,10 @@
+export { k8sPsatServerPlugin, SERVER_NODE_ATTESTOR_SERVICE } from './plugin.js';
+export type { K8sPsatServerOptions } from './plugin.js';
+export { K8sPsatServerAttestor, parsePayload, PLUGIN_NAME, MAX_PAYLOAD_BYTES } from './attest.js';
+export type { AttestationResult, PsatPayload, ConnectionLoader } from './attest.js';
+export { configSchema, buildAttestorConfig, checkConfig, DEFAULT_AUDIENCE } from './config.js';
+export type { AttestorConfig, ClusterConfig, RawConfig } from './config.js';
+export { loadKubeConfig, inClusterConfig, loadConnection, KubeConfigError, IN_CLUSTER_DIR } from './kubeconfig.js';
+export type { ApiServerConnection } from './kubeconfig.js';
+export { ApiServerClient, ApiServerError } from './apiserver.js';
+export type { TokenReviewStatus, Pod, Node, ApiClientOptions } from './apiserver.js';
