@@ -4,7 +4,7 @@
  * reuse. The addon (src/native/peercred.c) is built by node-gyp at install.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
@@ -237,13 +237,14 @@ export function processStartTime(pid: number): number {
   const path = `/proc/${pid}/stat`;
   let stat: string;
   try {
-    stat = readFileSync(path, 'latin1');
+    stat = readProcFile(path);
   } catch (cause) {
     const errno = (cause as NodeJS.ErrnoException).errno;
     if (typeof errno !== 'number') throw cause;
-    const err = systemError(Math.abs(errno), 'open', path, cause);
+    const syscall = (cause as NodeJS.ErrnoException).syscall ?? 'open';
+    const err = systemError(Math.abs(errno), syscall, path, cause);
     if (err.code === 'ENOENT' || err.code === 'ESRCH') {
-      throw new PeerCredentialsError(err.code, `peercred: process ${pid} does not exist`, { errno: err.errno, syscall: 'open', cause });
+      throw new PeerCredentialsError(err.code, `peercred: process ${pid} does not exist`, { errno: err.errno, syscall, cause });
     }
     throw err;
   }
@@ -254,6 +255,29 @@ export function processStartTime(pid: number): number {
     throw new PeerCredentialsError('ERR_PEERCRED_SYSCALL', `peercred: cannot parse the start time in ${path}`);
   }
   return value;
+}
+
+/** Reused by {@link readProcFile}: reads are synchronous, so it is never shared between two. */
+const procBuf = Buffer.allocUnsafe(1024);
+
+/**
+ * The text of a small procfs file, read into one reused buffer (procfs
+ * files report size 0, so `readFileSync` would allocate 64 KiB per read).
+ * A longer file is read to its end the ordinary way.
+ */
+function readProcFile(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, procBuf, n, procBuf.length - n, null);
+      if (r === 0) return procBuf.toString('latin1', 0, n);
+      n += r;
+      if (n === procBuf.length) return procBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /**
  * id → name from an `/etc/passwd`- or `/etc/group`-format text: `name` is
@@ -27,6 +28,8 @@ export function parseIdNames(text: string): Map<number, string> {
  * Names from one account database file, re-read only when the file changes
  * (inode, size or mtime). A missing or unreadable file has no names: the
  * attestor then omits the name selectors, as SPIRE does when a lookup fails.
+ * The change check is a synchronous stat (a local file, checked on every
+ * attestation); only a changed file is read asynchronously.
  */
 export class IdNameFile {
   private cached: { key: string; names: Map<number, string> } | undefined;
@@ -49,7 +52,7 @@ export class IdNameFile {
 
   private async load(): Promise<Map<number, string>> {
     try {
-      const st = await stat(this.path, { bigint: true });
+      const st = statSync(this.path, { bigint: true });
       const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
       if (this.cached?.key === key) return this.cached.names;
       const names = parseIdNames(await readFile(this.path, 'utf8'));

@@ -1,4 +1,4 @@
-import { readFile, readlink } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The identity lines of `/proc/<pid>/status` that the attestor uses. */
@@ -73,7 +73,36 @@ export function parseStartTime(stat: string): string {
   return start;
 }
 
-/** Reads one process's procfs entries under a procfs root (`/proc`, or `HOST_PROC`). */
+/** Reused by {@link readSmallFile}: reads are synchronous, so it is never shared between two. */
+const readBuf = Buffer.allocUnsafe(4096);
+
+/**
+ * The text of a small procfs file, read synchronously into one reused
+ * buffer (procfs reads never block on I/O; `readFile` would cost several
+ * event-loop turns and a 64 KiB buffer per file, as procfs files report
+ * size 0). A file longer than the buffer is read to its end the ordinary
+ * way. Failures are the fs errors (`ENOENT`, `ESRCH`, …) unchanged.
+ */
+function readSmallFile(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, readBuf, n, readBuf.length - n, null);
+      if (r === 0) return readBuf.toString('latin1', 0, n);
+      n += r;
+      if (n === readBuf.length) return readBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads one process's procfs entries under a procfs root (`/proc`, or
+ * `HOST_PROC`). Synchronous underneath (see {@link readSmallFile}); the
+ * methods keep their promise signatures.
+ */
 export class ProcReader {
   constructor(readonly root: string) {}
 
@@ -82,11 +111,11 @@ export class ProcReader {
   }
 
   async status(pid: number): Promise<ProcStatus> {
-    return parseStatus(await readFile(this.path(pid, 'status'), 'utf8'));
+    return parseStatus(readSmallFile(this.path(pid, 'status')));
   }
 
   async startTime(pid: number): Promise<string> {
-    return parseStartTime(await readFile(this.path(pid, 'stat'), 'utf8'));
+    return parseStartTime(readSmallFile(this.path(pid, 'stat')));
   }
 
   /**
@@ -94,7 +123,7 @@ export class ProcReader {
    * it was started reads `<path> (deleted)`; that suffix is kept, as SPIRE
    * keeps it, so a `path` selector never matches a binary no longer there.
    */
-  exe(pid: number): Promise<string> {
-    return readlink(this.path(pid, 'exe'), 'utf8');
+  async exe(pid: number): Promise<string> {
+    return readlinkSync(this.path(pid, 'exe'), 'utf8');
   }
 }

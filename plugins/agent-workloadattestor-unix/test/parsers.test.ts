@@ -1,6 +1,6 @@
 // The pure parts: procfs and account-file parsing, the reference decoder, the capped digest.
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import {
   parseStatus,
   sha256File,
 } from '../src/index.js';
+import { ProcReader } from '../src/proc.js';
 import { pidReference, sha256sum } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wa-unix-parsers-'));
@@ -51,6 +52,34 @@ describe('parseStartTime', () => {
   });
   it('refuses truncated stat', () => {
     expect(() => parseStartTime('12 (a) S 1 2')).toThrow(ProcFormatError);
+  });
+});
+
+describe('ProcReader', () => {
+  it('reads files longer than its buffer whole, and reads back-to-back files independently', async () => {
+    const root = join(dir, 'proc');
+    mkdirSync(join(root, '42'), { recursive: true });
+    const groups = Array.from({ length: 2000 }, (_, i) => String(i + 1));
+    writeFileSync(join(root, '42', 'status'), `Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t${groups.join(' ')}\n`);
+    const rest = Array.from({ length: 30 }, (_, i) => String(i + 3)).join(' ');
+    writeFileSync(join(root, '42', 'stat'), `42 (x) ${rest}\n`);
+    symlinkSync('/usr/bin/some (deleted)', join(root, '42', 'exe'));
+    const r = new ProcReader(root);
+    const st = await r.status(42);
+    expect(st.groups).toHaveLength(2000);
+    expect(st.groups.at(-1)).toBe(2000);
+    expect(await r.startTime(42)).toBe('22');
+    expect((await r.status(42)).uids).toEqual([1, 2, 3, 4]);
+    expect(await r.exe(42)).toBe('/usr/bin/some (deleted)');
+    await expect(r.status(43)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(r.startTime(43)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it.runIf(process.platform === 'linux')('reads the real procfs like readFile does', async () => {
+    const r = new ProcReader('/proc');
+    const want = parseStatus(readFileSync(`/proc/${process.pid}/status`, 'utf8'));
+    expect(await r.status(process.pid)).toEqual(want);
+    expect(await r.startTime(process.pid)).toBe(parseStartTime(readFileSync(`/proc/${process.pid}/stat`, 'latin1')));
   });
 });
 

@@ -15,10 +15,10 @@ import { codeOf, errorMessage, makeStatus, okStatus } from './convert/common.js'
 import {
   applyEntryMask, checkStoredEntry, entryFiltersFromProto, entryFromProto, entryToProto, mergeEntry, type ProtoEntry,
 } from './convert/entry.js';
+import { batchCreateEntries } from './entry-create.js';
 
 type Impl = ServiceImpl<'spire.api.server.entry.v1.Entry'>;
 type Mask = apiTypes.EntryMask__Output | null | undefined;
-type CreateResult = serverApiEntryV1.BatchCreateEntryResponse__Output['results'][number];
 type UpdateResult = serverApiEntryV1.BatchUpdateEntryResponse__Output['results'][number];
 type DeleteResult = serverApiEntryV1.BatchDeleteEntryResponse__Output['results'][number];
 type SyncRequest = serverApiEntryV1.SyncAuthorizedEntriesRequest__Output;
@@ -66,40 +66,6 @@ export function entryService(deps: ApiDeps, opts: EntryServiceOptions = {}): Imp
       return deps.entries.authorizedEntries(agentId);
     } catch (err) {
       throw internal(`failed to fetch entries: ${errorMessage(err)}`, err);
-    }
-  };
-
-  const findSimilar = async (e: { spiffeId: string; parentId: string; selectors: RegistrationEntry['selectors'] }) => {
-    const filters: EntryFilters = {
-      bySpiffeId: e.spiffeId, byParentId: e.parentId, bySelectors: { selectors: e.selectors, match: 'EXACT' },
-    };
-    const page = await deps.ds.listEntries({ pageSize: 1 }, filters);
-    return page.items[0];
-  };
-
-  const createOne = async (input: apiTypes.Entry__Output, mask: Mask): Promise<{ result: CreateResult; wrote: boolean }> => {
-    let e;
-    try {
-      e = entryFromProto(td, input);
-    } catch (err) {
-      return { result: { status: makeStatus(Status.INVALID_ARGUMENT, 'failed to convert entry', err), entry: null }, wrote: false };
-    }
-    try {
-      checkStoredEntry(e);
-    } catch (err) {
-      return { result: { status: makeStatus(Status.INVALID_ARGUMENT, 'failed to create entry', err), entry: null }, wrote: false };
-    }
-    try {
-      const similar = await findSimilar(e);
-      if (similar) {
-        return { result: { status: makeStatus(Status.ALREADY_EXISTS, 'similar entry already exists'), entry: toProto(similar, mask) }, wrote: false };
-      }
-      const { revisionNumber: _revision, ...fields } = e;
-      const created = await deps.ds.createEntry(fields);
-      return { result: { status: okStatus(), entry: toProto(created, mask) }, wrote: true };
-    } catch (err) {
-      const code = codeOf(err);
-      return { result: { status: makeStatus(code === Status.UNKNOWN ? Status.INTERNAL : code, 'failed to create entry', err), entry: null }, wrote: false };
     }
   };
 
@@ -191,13 +157,7 @@ export function entryService(deps: ApiDeps, opts: EntryServiceOptions = {}): Imp
     },
 
     async BatchCreateEntry(req) {
-      const results: CreateResult[] = [];
-      let wrote = false;
-      for (const e of req.entries) {
-        const r = await createOne(e, req.output_mask);
-        results.push(r.result);
-        wrote ||= r.wrote;
-      }
+      const { results, wrote } = await batchCreateEntries({ ds: deps.ds, trustDomain: td, toProto }, req.entries, req.output_mask);
       if (wrote) await refreshIndex();
       return { results };
     },

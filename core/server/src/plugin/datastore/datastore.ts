@@ -153,6 +153,13 @@ export interface DataStore {
 
   // Registration entries
   createEntry(entry: NewEntry): Promise<RegistrationEntry>;
+  /**
+   * Creates all of `entries` or none (one write), answering them in request
+   * order. ALREADY_EXISTS when one is similar (same parent ID, SPIFFE ID and
+   * selector set) to a stored entry or to another one of the list, or reuses
+   * a taken id.
+   */
+  createEntries(entries: readonly NewEntry[]): Promise<RegistrationEntry[]>;
   fetchEntry(id: string): Promise<RegistrationEntry | undefined>;
   listEntries(page: { pageSize: number; pageToken?: string }, filters?: EntryFilters): Promise<Page<RegistrationEntry>>;
   countEntries(filters?: EntryFilters): Promise<number>;

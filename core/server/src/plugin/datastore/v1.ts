@@ -110,6 +110,24 @@ export class DataStoreV1 extends DataStoreV1Base implements DataStore {
     return this.entry(res.entries[0], 'CreateEntries');
   }
 
+  async createEntries(entries: readonly NewEntry[]): Promise<RegistrationEntry[]> {
+    if (entries.length === 0) return [];
+    const res = await this.call(`failed to create ${entries.length} entries`, () =>
+      this.plugin.call('CreateEntries', { entries: entries.map((e) => DataStoreV1Base.entryToProto(e)) }),
+    );
+    this.check(res.entries.length === entries.length, 'CreateEntries', `${res.entries.length} entries for ${entries.length}`);
+    const ids = new Set<string>();
+    return res.entries.map((x, i) => {
+      const e = this.entry(x, 'CreateEntries');
+      const want = entries[i] as NewEntry;
+      const same = e.spiffeId === want.spiffeId && e.parentId === want.parentId && (!want.id || e.id === want.id);
+      this.check(same, 'CreateEntries', `entry "${e.id}" (${e.spiffeId}) for entry ${i} (${want.spiffeId})`);
+      this.check(!ids.has(e.id), 'CreateEntries', `entry id "${e.id}" twice`);
+      ids.add(e.id);
+      return e;
+    });
+  }
+
   async fetchEntry(id: string): Promise<RegistrationEntry | undefined> {
     const res = await this.call(`failed to fetch entry "${id}"`, () => this.plugin.call('FetchEntry', { id }));
     if (!res.entry) return undefined;
