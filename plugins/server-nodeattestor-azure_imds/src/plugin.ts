@@ -1,0 +1,130 @@
+/**
+ * The server NodeAttestor `azure_imds` plugin: payload → nonce challenge →
+ * attested document (see attest.ts).
+ *
+ * Trust on first use: SPIRE asks the server's AgentStore host service
+ * whether the agent ID already attested. Our server does not offer that
+ * host service yet, so this plugin remembers the agent IDs it attested in
+ * its own memory: a restart forgets them.
+ */
+import { X509Certificate } from 'node:crypto';
+import {
+  PluginError,
+  schemaConfig,
+  toServiceError,
+  type BuiltConfig,
+  type Logger,
+  type PluginDefinition,
+  type ServiceImpl,
+} from '@spire-ts/plugin-sdk';
+import { attestDocument, denied, newNonce, tenantIdLookup, type AttestationResult } from './attest.js';
+import { cachingFetcher, type IntermediateFetcher } from './chain.js';
+import { buildAttestorConfig, configSchema, parsePemCertificates, type AttestorConfig, type RawConfig } from './config.js';
+
+export const SERVER_NODE_ATTESTOR_SERVICE = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
+
+type Impl = ServiceImpl<typeof SERVER_NODE_ATTESTOR_SERVICE>;
+type Call = Parameters<NonNullable<Impl['Attest']>>[0];
+type Msg = { request?: string; payload?: Uint8Array | null; challenge_response?: Uint8Array | null };
+
+export interface AzureImdsServerOptions {
+  log?: Logger;
+  /** How intermediates named by CA Issuers URLs are fetched (tests). */
+  fetchIntermediate?: IntermediateFetcher;
+}
+
+/** Reads the stream's messages one at a time. */
+function reader(call: Call): () => Promise<Msg | undefined> {
+  const queue: Msg[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  call.on('data', (m: Msg) => {
+    queue.push(m);
+    wake?.();
+  });
+  call.on('end', () => {
+    ended = true;
+    wake?.();
+  });
+  call.on('error', (err: unknown) => {
+    failure = err instanceof Error ? err : new Error(String(err));
+    wake?.();
+  });
+  return async () => {
+    while (queue.length === 0 && !ended && !failure) await new Promise<void>((r) => (wake = r));
+    wake = undefined;
+    if (queue.length > 0) return queue.shift();
+    if (failure) throw failure;
+    return undefined;
+  };
+}
+
+function parseCert(body: Buffer): X509Certificate {
+  const pem = parsePemCertificates(body.toString('latin1'));
+  return pem[0] ?? new X509Certificate(body);
+}
+
+export class AzureImdsServerAttestor {
+  private config: AttestorConfig | undefined;
+  private tenantIdOf: ((domain: string) => Promise<string>) | undefined;
+  private readonly attested = new Set<string>();
+  private readonly fetchIntermediate: IntermediateFetcher;
+
+  constructor(private readonly opts: AzureImdsServerOptions = {}) {
+    this.fetchIntermediate = opts.fetchIntermediate ?? cachingFetcher(parseCert);
+  }
+
+  configure(config: AttestorConfig): void {
+    this.config = config;
+    this.tenantIdOf = tenantIdLookup(config.authorityHost);
+  }
+
+  async attest(next: () => Promise<Msg | undefined>, sendChallenge: (nonce: string) => void): Promise<AttestationResult> {
+    const config = this.config;
+    const tenantIdOf = this.tenantIdOf;
+    if (!config || !tenantIdOf) throw PluginError.failedPrecondition('not configured');
+    const first = await next();
+    if (!first || first.request !== 'payload' || !first.payload || first.payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
+    const nonce = newNonce();
+    sendChallenge(nonce);
+    const answer = await next();
+    if (!answer || answer.request !== 'challenge_response') throw PluginError.invalidArgument('missing attestation payload: the agent did not answer the nonce challenge');
+    const result = await attestDocument(config, { fetchIntermediate: this.fetchIntermediate, tenantIdOf }, nonce, answer.challenge_response ?? undefined);
+    if (this.attested.has(result.spiffeId)) {
+      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: result.spiffeId });
+      throw denied('attestation data has already been used to attest an agent');
+    }
+    this.attested.add(result.spiffeId);
+    return result;
+  }
+}
+
+/** The server NodeAttestor `azure_imds` (SPIRE's `tenants`, `agent_path_template`, `allowed_metadata_domains`, `trust_bundle_path`). */
+export function azureImdsServerPlugin(opts: AzureImdsServerOptions = {}): PluginDefinition<typeof SERVER_NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
+  const attestor = new AzureImdsServerAttestor(opts);
+  const impl: Impl = {
+    Attest: (call: Call) => {
+      const next = reader(call);
+      void (async () => {
+        try {
+          const result = await attestor.attest(next, (nonce) => call.write({ challenge: Buffer.from(nonce, 'utf8') }));
+          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
+          call.end();
+        } catch (err) {
+          opts.log?.warn('azure_imds attestation refused', { error: err instanceof Error ? err.message : String(err) });
+          call.emit('error', toServiceError(err));
+        }
+      })();
+    },
+  };
+  return {
+    service: SERVER_NODE_ATTESTOR_SERVICE,
+    impl,
+    config: schemaConfig(configSchema, {
+      requireTrustDomain: true,
+      check: (value, input) => void buildAttestorConfig(value, input.trustDomain),
+      apply: ({ value, trustDomain }) => attestor.configure(buildAttestorConfig(value, trustDomain)),
+    }),
+  };
+}

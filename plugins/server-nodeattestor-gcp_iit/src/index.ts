@@ -1,0 +1,10 @@
+export { GcpIitAttestor, NODE_ATTESTOR_SERVICE, PLUGIN_NAME, gcpIitServerPlugin } from './plugin.js';
+export type { AttestResult, GcpIitServerOptions } from './plugin.js';
+export { buildAttestorConfig, configSchema } from './config.js';
+export type { AttestorConfig, RawConfig } from './config.js';
+export { CertsError, GOOGLE_CERTS_URL, GoogleKeyRetriever, MAX_CERTS_BYTES, parseKeySet } from './certs.js';
+export type { KeySet } from './certs.js';
+export { LEEWAY_SECONDS, MAX_PAYLOAD_BYTES, TOKEN_AUDIENCE, verifyIdentityToken } from './token.js';
+export type { IdentityToken } from './token.js';
+export { AgentPathTemplate, DEFAULT_AGENT_PATH_TEMPLATE, TemplateError, validateAgentPath } from './template.js';
+export type { AgentPathData } from './template.js';

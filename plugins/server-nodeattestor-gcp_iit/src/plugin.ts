@@ -1,0 +1,159 @@
+/**
+ * The server NodeAttestor `gcp_iit`: verifies the agent's GCE instance
+ * identity token (RS256, signed by one of Google's current keys, SPIRE's
+ * audience, not expired), checks the project allow-list, refuses an
+ * instance that already attested (trust on first use) and answers SPIRE's
+ * agent ID and selectors (`project-id`, `zone`, `instance-name`, `sa`).
+ *
+ * Trust on first use: SPIRE asks the server's AgentStore host service
+ * whether the agent ID is already attested. Our server does not offer that
+ * host service yet, so this plugin remembers the agent IDs it attested in
+ * its own memory: a server (or plugin) restart forgets them, and an agent
+ * evicted from the server cannot re-attest until then.
+ */
+import {
+  PluginError,
+  Status,
+  schemaConfig,
+  toServiceError,
+  type BuiltConfig,
+  type Logger,
+  type PluginDefinition,
+  type ServiceImpl,
+} from '@spire-ts/plugin-sdk';
+import { CertsError, GoogleKeyRetriever } from './certs.js';
+import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
+import { validateAgentPath } from './template.js';
+import { verifyIdentityToken, type IdentityToken } from './token.js';
+
+export const NODE_ATTESTOR_SERVICE = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
+export const PLUGIN_NAME = 'gcp_iit';
+
+type Impl = ServiceImpl<typeof NODE_ATTESTOR_SERVICE>;
+type AttestCall = Parameters<NonNullable<Impl['Attest']>>[0];
+
+export interface GcpIitServerOptions {
+  log?: Logger;
+  /** The clock (ms since the epoch), for tests. */
+  now?: () => number;
+}
+
+export interface AttestResult {
+  spiffeId: string;
+  selectorValues: string[];
+}
+
+/** The attestation logic, independent of the transport. */
+export class GcpIitAttestor {
+  private config: AttestorConfig | undefined;
+  private keys: GoogleKeyRetriever | undefined;
+  /** Agent IDs attested by this process (see the module comment); in-flight ones included. */
+  private readonly attested = new Set<string>();
+
+  constructor(private readonly opts: GcpIitServerOptions = {}) {}
+
+  configure(raw: RawConfig, trustDomain: string): void {
+    const config = buildAttestorConfig(raw, trustDomain);
+    if (!this.keys || this.keys.url !== config.certsUrl) this.keys = new GoogleKeyRetriever(config.certsUrl, this.opts.now);
+    this.config = config;
+  }
+
+  async attest(payload: Uint8Array): Promise<AttestResult> {
+    const config = this.config;
+    const retriever = this.keys;
+    if (!config || !retriever) throw PluginError.failedPrecondition('not configured');
+    let keys;
+    try {
+      keys = await retriever.keySet();
+    } catch (err) {
+      if (err instanceof CertsError) throw PluginError.internal(err.message);
+      throw err;
+    }
+    const token = verifyIdentityToken(payload, keys, (this.opts.now ?? Date.now)());
+    if (!config.projectIds.has(token.projectId)) {
+      throw new PluginError(Status.PERMISSION_DENIED, `identity token project ID ${JSON.stringify(token.projectId)} is not in the allow list (projectid_allow_list)`);
+    }
+    const spiffeId = agentId(config, token);
+    if (this.attested.has(spiffeId)) {
+      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: spiffeId });
+      throw new PluginError(Status.PERMISSION_DENIED, `attestation data has already been used to attest an agent: ${spiffeId} (gcp_iit allows one attestation per instance)`);
+    }
+    this.attested.add(spiffeId);
+    return {
+      spiffeId,
+      selectorValues: [`project-id:${token.projectId}`, `zone:${token.zone}`, `instance-name:${token.instanceName}`, `sa:${token.email}`],
+    };
+  }
+}
+
+function agentId(config: AttestorConfig, token: IdentityToken): string {
+  const path = config.pathTemplate.execute({
+    PluginName: PLUGIN_NAME,
+    ProjectID: token.projectId,
+    ProjectNumber: String(token.projectNumber),
+    Zone: token.zone,
+    InstanceID: token.instanceId,
+    InstanceName: token.instanceName,
+    InstanceCreationTimestamp: String(token.instanceCreationTimestamp),
+    ServiceAccount: token.email.replaceAll('@', '_'),
+  });
+  const problem = validateAgentPath(path);
+  if (problem) throw PluginError.internal(`failed to create agent ID: invalid agent path suffix ${JSON.stringify(path)}: ${problem}`);
+  return `spiffe://${config.trustDomain}/spire/agent${path}`;
+}
+
+/** The first message of the stream: the payload (anything else is refused). */
+function firstRequest(call: AttestCall): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      call.off('data', onData);
+      call.off('end', onEnd);
+      call.off('error', onError);
+    };
+    const onData = (msg: { payload?: Buffer; request?: string }) => {
+      done();
+      if (msg.request !== 'payload' || !msg.payload || msg.payload.length === 0) reject(PluginError.invalidArgument('missing attestation payload'));
+      else resolve(msg.payload);
+    };
+    const onEnd = () => {
+      done();
+      reject(PluginError.invalidArgument('the stream ended before the attestation payload'));
+    };
+    const onError = (err: unknown) => {
+      done();
+      reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    call.on('data', onData);
+    call.on('end', onEnd);
+    call.on('error', onError);
+  });
+}
+
+/** The server NodeAttestor `gcp_iit` plugin (SPIRE's `plugin_data` keys, agent path template and selectors). */
+export function gcpIitServerPlugin(opts: GcpIitServerOptions = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
+  const attestor = new GcpIitAttestor(opts);
+  const impl: Impl = {
+    Attest: (call: AttestCall) => {
+      void (async () => {
+        try {
+          const payload = await firstRequest(call);
+          const result = await attestor.attest(payload);
+          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
+          call.end();
+        } catch (err) {
+          if (!(err instanceof PluginError)) opts.log?.error('gcp_iit attestation failed', { error: (err as Error).message });
+          call.emit('error', toServiceError(err));
+        }
+      })();
+    },
+  };
+  return {
+    service: NODE_ATTESTOR_SERVICE,
+    impl,
+    config: schemaConfig(configSchema, {
+      requireTrustDomain: true,
+      check: (value, input) => void buildAttestorConfig(value, input.trustDomain),
+      apply: ({ value, trustDomain }) => attestor.configure(value, trustDomain),
+    }),
+  };
+}
