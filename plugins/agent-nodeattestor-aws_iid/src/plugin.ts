@@ -9,12 +9,12 @@ import {
   PluginError,
   s,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { runAidAttestation } from '@spire-ts/nodeattestor-kit';
 import { ImdsClient, ImdsError } from './imds.js';
 
 export const NODE_ATTESTOR_SERVICE = 'spire.plugin.agent.nodeattestor.v1.NodeAttestor';
@@ -66,8 +66,9 @@ export function awsIidAgentPlugin(opts: { log?: Logger } = {}): PluginDefinition
   let config: AwsIidAgentConfig | undefined;
   const impl: Impl = {
     AidAttestation: (call: AidCall) => {
-      void (async () => {
-        try {
+      runAidAttestation(
+        call,
+        async () => {
           if (!config) throw PluginError.failedPrecondition('not configured');
           let data: IIDAttestationData;
           try {
@@ -78,11 +79,9 @@ export function awsIidAgentPlugin(opts: { log?: Logger } = {}): PluginDefinition
           }
           call.write({ payload: Buffer.from(JSON.stringify(data), 'utf8') });
           call.end();
-        } catch (err) {
-          opts.log?.error('aws_iid attestation data unavailable', { error: (err as Error).message });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+        },
+        (err) => opts.log?.error('aws_iid attestation data unavailable', { error: (err as Error).message }),
+      );
     },
   };
   return {

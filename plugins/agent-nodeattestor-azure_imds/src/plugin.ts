@@ -13,12 +13,12 @@ import {
   PluginError,
   s,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { nextChallenge, runAidAttestation } from '@spire-ts/nodeattestor-kit';
 
 export const AGENT_NODE_ATTESTOR_SERVICE = 'spire.plugin.agent.nodeattestor.v1.NodeAttestor';
 export const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
@@ -105,42 +105,23 @@ export async function fetchComputeMetadata(endpoint: string): Promise<{ vmScaleS
 }
 
 /** The first message from the host: the challenge (the nonce). */
-function nextChallenge(call: Call): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onError);
-    };
-    const onData = (msg: { challenge?: Uint8Array | null }): void => {
-      done();
-      const nonce = Buffer.from(msg.challenge ?? []).toString('utf8');
-      if (!NONCE.test(nonce)) reject(PluginError.invalidArgument('the server sent a challenge that is not an azure_imds nonce (1 to 32 letters and digits)'));
-      else resolve(nonce);
-    };
-    const onEnd = (): void => {
-      done();
-      reject(PluginError.invalidArgument('the server ended the attestation without sending a nonce'));
-    };
-    const onError = (err: unknown): void => {
-      done();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    call.on('data', onData);
-    call.on('end', onEnd);
-    call.on('error', onError);
-  });
+async function nextNonce(call: Call): Promise<string> {
+  const challenge = await nextChallenge(call, () => PluginError.invalidArgument('the server ended the attestation without sending a nonce'));
+  const nonce = Buffer.from(challenge).toString('utf8');
+  if (!NONCE.test(nonce)) throw PluginError.invalidArgument('the server sent a challenge that is not an azure_imds nonce (1 to 32 letters and digits)');
+  return nonce;
 }
 
 export function azureImdsAgentPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof AGENT_NODE_ATTESTOR_SERVICE, BuiltConfig<AzureImdsAgentConfig>> {
   let config: AzureImdsAgentConfig | undefined;
   const impl: Impl = {
     AidAttestation: (call: Call) => {
-      void (async () => {
-        try {
+      runAidAttestation(
+        call,
+        async () => {
           const c = config;
           if (!c) throw PluginError.failedPrecondition('not configured');
-          const challenge = nextChallenge(call);
+          const challenge = nextNonce(call);
           call.write({ payload: Buffer.from(INITIAL_PAYLOAD, 'utf8') });
           const nonce = await challenge;
           let document: AttestedDocument;
@@ -158,11 +139,9 @@ export function azureImdsAgentPlugin(opts: { log?: Logger } = {}): PluginDefinit
           const payload = { document, metadata: { agentDomain: c.tenant_domain, vmssName: vmss || null } };
           call.write({ challenge_response: Buffer.from(JSON.stringify(payload), 'utf8') });
           call.end();
-        } catch (err) {
-          opts.log?.error('azure_imds attestation failed', { error: (err as Error).message });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+        },
+        (err) => opts.log?.error('azure_imds attestation failed', { error: (err as Error).message }),
+      );
     },
   };
   return {

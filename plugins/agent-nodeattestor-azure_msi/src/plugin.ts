@@ -9,7 +9,6 @@
  */
 import {
   PluginError,
-  Status,
   s,
   schemaConfig,
   type BuiltConfig,
@@ -17,6 +16,7 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { sendPayloadOnly } from '@spire-ts/nodeattestor-kit';
 
 export const AGENT_NODE_ATTESTOR_SERVICE = 'spire.plugin.agent.nodeattestor.v1.NodeAttestor';
 export const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
@@ -110,12 +110,7 @@ export class AzureMsiAgentAttestor {
   }
 
   async aidAttestation(call: Call): Promise<void> {
-    call.on('data', () => {
-      call.destroy(new PluginError(Status.INVALID_ARGUMENT, 'azure_msi does not answer challenges: the server sent one'));
-    });
-    const payload = await this.payload();
-    call.write({ payload });
-    call.end();
+    await sendPayloadOnly(call, 'azure_msi', () => this.payload());
   }
 }
 

@@ -1,6 +1,5 @@
 import {
   PluginError,
-  Status,
   s,
   schemaConfig,
   type BuiltConfig,
@@ -8,6 +7,7 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { sendPayloadOnly } from '@spire-ts/nodeattestor-kit';
 
 export const AGENT_NODE_ATTESTOR_SERVICE = 'spire.plugin.agent.nodeattestor.v1.NodeAttestor';
 
@@ -107,12 +107,7 @@ export class GcpIitAgentAttestor {
 
   /** The AidAttestation stream: the payload, then done (a challenge is a protocol error). */
   async aidAttestation(call: Call): Promise<void> {
-    call.on('data', () => {
-      call.destroy(new PluginError(Status.INVALID_ARGUMENT, 'gcp_iit does not answer challenges: the server sent one'));
-    });
-    const payload = await this.payload();
-    call.write({ payload });
-    call.end();
+    await sendPayloadOnly(call, 'gcp_iit', () => this.payload());
   }
 }
 

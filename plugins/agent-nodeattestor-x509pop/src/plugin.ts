@@ -5,18 +5,17 @@
  * `spiffe_endpoint_socket` (fetching the identity from a Workload API) is
  * not supported yet and is refused at configuration.
  */
-import type { EventEmitter } from 'node:events';
 import {
   PluginError,
   s,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Infer,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { nextChallenge, runAidAttestation } from '@spire-ts/nodeattestor-kit';
 import { loadKeyPair } from './keypair.js';
 import { attestationPayload, calculateResponse, parseChallenge } from './pop.js';
 
@@ -49,41 +48,16 @@ async function keyPair(c: X509PopAgentConfig) {
   }
 }
 
-/** The next `challenge` the host relays; rejects if the stream ends or fails first. */
-function nextChallenge(call: EventEmitter): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onError);
-    };
-    const onData = (msg: { challenge?: Uint8Array }): void => {
-      done();
-      resolve(msg.challenge ?? new Uint8Array());
-    };
-    const onEnd = (): void => {
-      done();
-      reject(PluginError.internal('the stream ended before the server challenge'));
-    };
-    const onError = (err: unknown): void => {
-      done();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    call.on('data', onData);
-    call.on('end', onEnd);
-    call.on('error', onError);
-  });
-}
-
 export function x509PopAgentPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<X509PopAgentConfig>> {
   let config: X509PopAgentConfig | undefined;
   const impl: Impl = {
     AidAttestation: (call: AidCall) => {
-      void (async () => {
-        try {
+      runAidAttestation(
+        call,
+        async () => {
           if (!config) throw PluginError.failedPrecondition('not configured');
           const { key, chain } = await keyPair(config);
-          const challenge = nextChallenge(call);
+          const challenge = nextChallenge(call, () => PluginError.internal('the stream ended before the server challenge'));
           call.write({ payload: attestationPayload(chain) });
           let parsed;
           try {
@@ -100,11 +74,9 @@ export function x509PopAgentPlugin(opts: { log?: Logger } = {}): PluginDefinitio
           }
           call.write({ challenge_response: Buffer.from(JSON.stringify(response), 'utf8') });
           call.end();
-        } catch (err) {
-          opts.log?.error('x509pop attestation failed', { error: (err as Error).message });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+        },
+        (err) => opts.log?.error('x509pop attestation failed', { error: (err as Error).message }),
+      );
     },
   };
   return {

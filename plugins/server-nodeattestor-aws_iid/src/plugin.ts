@@ -19,12 +19,12 @@ import type { Instance } from '@aws-sdk/client-ec2';
 import {
   PluginError,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
 import { AwsClients, blockDeviceProblem, instanceProfileName } from './aws-client.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { denied, parsePayload, verifyIdentityDocument, type InstanceIdentityDocument } from './iid.js';
@@ -166,33 +166,6 @@ function tagsOf(instance: Instance): Record<string, string> {
   return tags;
 }
 
-/** The first message of the stream: the payload (anything else is refused). */
-function firstRequest(call: AttestCall): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onError);
-    };
-    const onData = (msg: { payload?: Buffer; request?: string }) => {
-      done();
-      if (msg.request !== 'payload' || !msg.payload || msg.payload.length === 0) reject(PluginError.invalidArgument('missing attestation payload'));
-      else resolve(msg.payload);
-    };
-    const onEnd = () => {
-      done();
-      reject(PluginError.invalidArgument('the stream ended before the attestation payload'));
-    };
-    const onError = (err: unknown) => {
-      done();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    call.on('data', onData);
-    call.on('end', onEnd);
-    call.on('error', onError);
-  });
-}
-
 /**
  * The server NodeAttestor `aws_iid` plugin (SPIRE's `plugin_data` keys,
  * agent path template and selectors).
@@ -201,17 +174,11 @@ export function awsIidServerPlugin(opts: AwsIidServerOptions = {}): PluginDefini
   const attestor = new AwsIidAttestor(opts);
   const impl: Impl = {
     Attest: (call: AttestCall) => {
-      void (async () => {
-        try {
-          const payload = await firstRequest(call);
-          const result = await attestor.attest(payload);
-          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
-          call.end();
-        } catch (err) {
+      answerAttestation(call, async () => attestor.attest(await firstPayload(call)), {
+        onError: (err) => {
           if (!(err instanceof PluginError)) opts.log?.error('aws_iid attestation failed', { error: (err as Error).message });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+        },
+      });
     },
   };
   return {

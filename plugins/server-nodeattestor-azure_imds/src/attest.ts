@@ -14,6 +14,7 @@
  * Resource Manager.
  */
 import { randomInt } from 'node:crypto';
+import { decodeJsonPayload } from '@spire-ts/nodeattestor-kit';
 import { PluginError, Status } from '@spire-ts/plugin-sdk';
 import { ChainError, checkMetadataDomain, verifyChain, type IntermediateFetcher } from './chain.js';
 import type { AttestorConfig } from './config.js';
@@ -45,16 +46,7 @@ export interface ImdsPayload {
 
 /** SPIRE's `IMDSAttestationPayload`; every problem is INVALID_ARGUMENT. */
 export function parsePayload(payload: Uint8Array | undefined): ImdsPayload {
-  if (!payload || payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
-  if (payload.length > MAX_PAYLOAD_BYTES) {
-    throw PluginError.invalidArgument(`attestation payload is too large (${payload.length} bytes, at most ${MAX_PAYLOAD_BYTES})`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
-  } catch (err) {
-    throw PluginError.invalidArgument(`failed to unmarshal data payload: ${(err as Error).message} (is the agent using the azure_imds NodeAttestor?)`);
-  }
+  const doc = decodeJsonPayload(payload, MAX_PAYLOAD_BYTES, PLUGIN_NAME);
   const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!obj(doc) || !obj(doc.document)) {
     throw PluginError.invalidArgument('failed to unmarshal data payload: expected {"document": {...}, "metadata": {...}} (is the agent using the azure_imds NodeAttestor?)');

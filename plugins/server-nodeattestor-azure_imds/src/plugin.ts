@@ -11,12 +11,12 @@ import { X509Certificate } from 'node:crypto';
 import {
   PluginError,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { answerAttestation } from '@spire-ts/nodeattestor-kit';
 import { attestDocument, denied, newNonce, tenantIdLookup, type AttestationResult } from './attest.js';
 import { cachingFetcher, type IntermediateFetcher } from './chain.js';
 import { buildAttestorConfig, configSchema, parsePemCertificates, type AttestorConfig, type RawConfig } from './config.js';
@@ -106,16 +106,9 @@ export function azureImdsServerPlugin(opts: AzureImdsServerOptions = {}): Plugin
   const impl: Impl = {
     Attest: (call: Call) => {
       const next = reader(call);
-      void (async () => {
-        try {
-          const result = await attestor.attest(next, (nonce) => call.write({ challenge: Buffer.from(nonce, 'utf8') }));
-          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
-          call.end();
-        } catch (err) {
-          opts.log?.warn('azure_imds attestation refused', { error: err instanceof Error ? err.message : String(err) });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+      answerAttestation(call, () => attestor.attest(next, (nonce) => call.write({ challenge: Buffer.from(nonce, 'utf8') })), {
+        onError: (err) => opts.log?.warn('azure_imds attestation refused', { error: err instanceof Error ? err.message : String(err) }),
+      });
     },
   };
   return {

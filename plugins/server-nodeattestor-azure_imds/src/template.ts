@@ -1,15 +1,12 @@
 /**
- * `agent_path_template`: the subset of Go's text/template that SPIRE's
- * azure_imds agent path templates use — literal text and actions printing a
- * field (`{{ .VMID }}`), with optional `{{-`/`-}}` trimming. Anything
- * else is refused when the configuration is loaded, naming the action.
+ * azure_imds's `agent_path_template` fields (SPIRE's names: the plugin name
+ * and the attested document's) over the shared engine.
  */
+import { PathTemplate, type TemplateSpec } from '@spire-ts/nodeattestor-kit';
 
-export class TemplateError extends Error {
-  override readonly name = 'TemplateError';
-}
+export { TemplateError, validateAgentPath } from '@spire-ts/nodeattestor-kit';
 
-/** The data a template can read (SPIRE's field names: the plugin name and the attested document's). */
+/** The data a template can read. */
 export interface AgentPathData {
   readonly PluginName: string;
   readonly TenantID: string;
@@ -17,67 +14,20 @@ export interface AgentPathData {
   readonly VMID: string;
 }
 
-type Field = keyof AgentPathData;
-type Part = { kind: 'text'; text: string } | { kind: 'field'; name: Field };
-
-const FIELDS: ReadonlySet<string> = new Set<Field>(['PluginName', 'TenantID', 'SubscriptionID', 'VMID']);
+const SPEC: TemplateSpec<AgentPathData> = {
+  fields: {
+    PluginName: (d) => d.PluginName,
+    TenantID: (d) => d.TenantID,
+    SubscriptionID: (d) => d.SubscriptionID,
+    VMID: (d) => d.VMID,
+  },
+};
 
 export const DEFAULT_AGENT_PATH_TEMPLATE = '/{{ .PluginName }}/{{ .TenantID }}/{{ .SubscriptionID }}/{{ .VMID }}';
 
 /** A parsed agent path template. */
-export class AgentPathTemplate {
-  private constructor(
-    readonly source: string,
-    private readonly parts: readonly Part[],
-  ) {}
-
+export class AgentPathTemplate extends PathTemplate<AgentPathData> {
   static parse(source: string): AgentPathTemplate {
-    const parts: Part[] = [];
-    let rest = source;
-    while (rest.length > 0) {
-      const open = rest.indexOf('{{');
-      if (open === -1) {
-        if (rest.includes('}}')) throw new TemplateError('unexpected "}}" outside an action');
-        parts.push({ kind: 'text', text: rest });
-        break;
-      }
-      let text = rest.slice(0, open);
-      const close = rest.indexOf('}}', open + 2);
-      if (close === -1) throw new TemplateError(`unclosed action at offset ${source.length - rest.length + open}`);
-      let inner = rest.slice(open + 2, close);
-      const whole = rest.slice(open, close + 2);
-      rest = rest.slice(close + 2);
-      if (/^-\s/.test(inner)) {
-        inner = inner.slice(1);
-        text = text.replace(/\s+$/, '');
-      }
-      if (/\s-$/.test(inner)) {
-        inner = inner.slice(0, -1);
-        rest = rest.replace(/^\s+/, '');
-      }
-      if (text.includes('}}')) throw new TemplateError('unexpected "}}" outside an action');
-      if (text) parts.push({ kind: 'text', text });
-      const m = /^\.([A-Za-z]+)$/.exec(inner.trim());
-      if (!m || !FIELDS.has(m[1]!)) {
-        throw new TemplateError(`unsupported action ${JSON.stringify(whole)}: use ${[...FIELDS].map((f) => `{{ .${f} }}`).join(', ')}`);
-      }
-      parts.push({ kind: 'field', name: m[1] as Field });
-    }
-    return new AgentPathTemplate(source, parts);
+    return new AgentPathTemplate(source, SPEC);
   }
-
-  execute(data: AgentPathData): string {
-    return this.parts.map((p) => (p.kind === 'text' ? p.text : data[p.name])).join('');
-  }
-}
-
-/** SPIRE's spiffeid.ValidatePath rules for the agent path suffix. */
-export function validateAgentPath(path: string): string | undefined {
-  if (!path.startsWith('/')) return 'must start with "/"';
-  for (const seg of path.slice(1).split('/')) {
-    if (seg === '') return 'must not contain empty segments or end with "/"';
-    if (seg === '.' || seg === '..') return 'must not contain dot segments';
-    if (!/^[A-Za-z0-9._-]+$/.test(seg)) return `segment ${JSON.stringify(seg)} has characters other than letters, digits, ".", "-" and "_"`;
-  }
-  return undefined;
 }

@@ -11,6 +11,7 @@
  * `xms_mirid` claim (the managed identity's resource ID, which for a
  * system-assigned identity is the VM's), and produces no network selectors.
  */
+import { decodeJsonPayload } from '@spire-ts/nodeattestor-kit';
 import { PluginError, Status } from '@spire-ts/plugin-sdk';
 import type { AttestorConfig } from './config.js';
 import { ALLOWED_ALGORITHMS, KeySetError, verifyJws, type OpenIdKeySet } from './jwks.js';
@@ -31,16 +32,7 @@ export function denied(message: string): PluginError {
 
 /** The token from SPIRE's `MSIAttestationData` payload; every problem is INVALID_ARGUMENT. */
 export function parsePayload(payload: Uint8Array | undefined): string {
-  if (!payload || payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
-  if (payload.length > MAX_PAYLOAD_BYTES) {
-    throw PluginError.invalidArgument(`attestation payload is too large (${payload.length} bytes, at most ${MAX_PAYLOAD_BYTES})`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
-  } catch (err) {
-    throw PluginError.invalidArgument(`failed to unmarshal data payload: ${(err as Error).message} (is the agent using the azure_msi NodeAttestor?)`);
-  }
+  const doc = decodeJsonPayload(payload, MAX_PAYLOAD_BYTES, PLUGIN_NAME);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw PluginError.invalidArgument('failed to unmarshal data payload: expected a JSON object with "token" (is the agent using the azure_msi NodeAttestor?)');
   }

@@ -6,7 +6,10 @@
  * minute, so a key rotation is picked up without letting hostile tokens
  * hammer the issuer.
  */
-import { constants, createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { JWS_ALGORITHMS } from '@spire-ts/nodeattestor-kit';
+
+export { verifyJws } from '@spire-ts/nodeattestor-kit';
 
 export class KeySetError extends Error {
   override readonly name = 'KeySetError';
@@ -92,33 +95,5 @@ export class OpenIdKeySet {
   }
 }
 
-/** The algorithms SPIRE accepts for MSI tokens. */
-const ALGS: Readonly<Record<string, { hash: string; kind: 'pkcs1' | 'pss' | 'ec' }>> = {
-  RS256: { hash: 'sha256', kind: 'pkcs1' },
-  RS384: { hash: 'sha384', kind: 'pkcs1' },
-  RS512: { hash: 'sha512', kind: 'pkcs1' },
-  PS256: { hash: 'sha256', kind: 'pss' },
-  PS384: { hash: 'sha384', kind: 'pss' },
-  PS512: { hash: 'sha512', kind: 'pss' },
-  ES256: { hash: 'sha256', kind: 'ec' },
-  ES384: { hash: 'sha384', kind: 'ec' },
-  ES512: { hash: 'sha512', kind: 'ec' },
-};
-
-export const ALLOWED_ALGORITHMS: readonly string[] = Object.keys(ALGS);
-
-/** Whether `signature` over `signingInput` verifies under `key` with JWS algorithm `alg`. */
-export function verifyJws(alg: string, key: KeyObject, signingInput: string, signature: Buffer): boolean {
-  const a = ALGS[alg];
-  if (!a) return false;
-  const type = key.asymmetricKeyType;
-  if (a.kind === 'ec' ? type !== 'ec' : type !== 'rsa' && type !== 'rsa-pss') return false;
-  const data = Buffer.from(signingInput, 'ascii');
-  try {
-    if (a.kind === 'ec') return cryptoVerify(a.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    if (a.kind === 'pss') return cryptoVerify(a.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(a.hash.slice(3)) / 8 }, signature);
-    return cryptoVerify(a.hash, data, key, signature);
-  } catch {
-    return false;
-  }
-}
+/** The algorithms SPIRE accepts for MSI tokens (every JWS algorithm the shared verifier knows). */
+export const ALLOWED_ALGORITHMS: readonly string[] = JWS_ALGORITHMS;

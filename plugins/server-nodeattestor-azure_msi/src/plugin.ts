@@ -11,12 +11,12 @@
 import {
   PluginError,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
 import { attestToken, denied, type AttestationResult } from './attest.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { OpenIdKeySet } from './jwks.js';
@@ -65,48 +65,14 @@ export class AzureMsiServerAttestor {
   }
 }
 
-/** The first message of the stream: the payload (anything else is refused). */
-function firstPayload(call: Call): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onError);
-    };
-    const onData = (msg: { payload?: Uint8Array | null; request?: string }): void => {
-      done();
-      if (msg.request !== 'payload' || !msg.payload || msg.payload.length === 0) reject(PluginError.invalidArgument('missing attestation payload'));
-      else resolve(msg.payload);
-    };
-    const onEnd = (): void => {
-      done();
-      reject(PluginError.invalidArgument('the stream ended before the attestation payload'));
-    };
-    const onError = (err: unknown): void => {
-      done();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    call.on('data', onData);
-    call.on('end', onEnd);
-    call.on('error', onError);
-  });
-}
-
 /** The server NodeAttestor `azure_msi` (SPIRE's `tenants`, `agent_path_template`; spire-ts `openid_issuer_url`). */
 export function azureMsiServerPlugin(opts: AzureMsiServerOptions = {}): PluginDefinition<typeof SERVER_NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   const attestor = new AzureMsiServerAttestor(opts);
   const impl: Impl = {
     Attest: (call: Call) => {
-      void (async () => {
-        try {
-          const result = await attestor.attest(await firstPayload(call));
-          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
-          call.end();
-        } catch (err) {
-          opts.log?.warn('azure_msi attestation refused', { error: err instanceof Error ? err.message : String(err) });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+      answerAttestation(call, async () => attestor.attest(await firstPayload(call)), {
+        onError: (err) => opts.log?.warn('azure_msi attestation refused', { error: err instanceof Error ? err.message : String(err) }),
+      });
     },
   };
   return {

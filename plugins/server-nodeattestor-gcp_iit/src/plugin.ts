@@ -15,12 +15,12 @@ import {
   PluginError,
   Status,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
+import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
 import { CertsError, GoogleKeyRetriever } from './certs.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { validateAgentPath } from './template.js';
@@ -102,49 +102,16 @@ function agentId(config: AttestorConfig, token: IdentityToken): string {
   return `spiffe://${config.trustDomain}/spire/agent${path}`;
 }
 
-/** The first message of the stream: the payload (anything else is refused). */
-function firstRequest(call: AttestCall): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onError);
-    };
-    const onData = (msg: { payload?: Buffer; request?: string }) => {
-      done();
-      if (msg.request !== 'payload' || !msg.payload || msg.payload.length === 0) reject(PluginError.invalidArgument('missing attestation payload'));
-      else resolve(msg.payload);
-    };
-    const onEnd = () => {
-      done();
-      reject(PluginError.invalidArgument('the stream ended before the attestation payload'));
-    };
-    const onError = (err: unknown) => {
-      done();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    call.on('data', onData);
-    call.on('end', onEnd);
-    call.on('error', onError);
-  });
-}
-
 /** The server NodeAttestor `gcp_iit` plugin (SPIRE's `plugin_data` keys, agent path template and selectors). */
 export function gcpIitServerPlugin(opts: GcpIitServerOptions = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   const attestor = new GcpIitAttestor(opts);
   const impl: Impl = {
     Attest: (call: AttestCall) => {
-      void (async () => {
-        try {
-          const payload = await firstRequest(call);
-          const result = await attestor.attest(payload);
-          call.write({ agent_attributes: { spiffe_id: result.spiffeId, selector_values: result.selectorValues, can_reattest: false } });
-          call.end();
-        } catch (err) {
+      answerAttestation(call, async () => attestor.attest(await firstPayload(call)), {
+        onError: (err) => {
           if (!(err instanceof PluginError)) opts.log?.error('gcp_iit attestation failed', { error: (err as Error).message });
-          call.emit('error', toServiceError(err));
-        }
-      })();
+        },
+      });
     },
   };
   return {

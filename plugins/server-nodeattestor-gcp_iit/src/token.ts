@@ -6,7 +6,8 @@
  * SPIRE's status: InvalidArgument for a malformed or badly signed token,
  * PermissionDenied for claims that do not hold (audience, expiry).
  */
-import { verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { verifyJws } from '@spire-ts/nodeattestor-kit';
 import { PluginError, Status } from '@spire-ts/plugin-sdk';
 import type { KeySet } from './certs.js';
 
@@ -100,8 +101,7 @@ export function verifyIdentityToken(payload: Uint8Array, keys: KeySet, nowMs: nu
   } else {
     candidates = [...keys.values()];
   }
-  const signingInput = Buffer.from(`${h}.${c}`, 'ascii');
-  if (!candidates.some((key) => verify('sha256', signingInput, key, signature))) {
+  if (!candidates.some((key) => verifyJws('RS256', key, `${h}.${c}`, signature))) {
     throw PluginError.invalidArgument('failed to validate the identity token signature: the RS256 signature does not verify (tampered token or wrong signer)');
   }
 

@@ -1,6 +1,6 @@
 /**
  * A small, strict BER/DER reader: enough of X.690 to walk a PKCS#7
- * SignedData as AWS emits it (definite and indefinite lengths, constructed
+ * SignedData as AWS and Azure emit it (definite and indefinite lengths, constructed
  * OCTET STRINGs). Every read is bounds-checked; malformed input throws
  * {@link BerError} and never reads past the buffer.
  */

@@ -1,0 +1,19 @@
+/**
+ * @spire-ts/nodeattestor-kit: the pieces the NodeAttestor plugins share —
+ * a bounds-checked BER reader, a PKCS#7 SignedData verifier, the
+ * `agent_path_template` engine, JWS signature checks, and the Attest /
+ * AidAttestation stream plumbing.
+ * Plugins depend on it; core must not.
+ */
+export { BerError, TAG, decodeBer, expectTag, oidOf, octetsOf, derLength, encodeTLV, definiteContent } from './ber.js';
+export type { BerNode } from './ber.js';
+export { SignatureError, verifyPkcs7, issuerAndSerial, MAX_EMBEDDED_CERTS } from './pkcs7.js';
+export type { Pkcs7Options, VerifiedPkcs7 } from './pkcs7.js';
+export { PathTemplate, TemplateError, templateUsage, validateAgentPath } from './template.js';
+export type { TemplateMap, TemplateSpec } from './template.js';
+export { answerAttestation, firstPayload } from './stream.js';
+export type { AnswerOptions, AttestedAgent, ServerAttestCall } from './stream.js';
+export { JWS_ALGORITHMS, verifyJws } from './jws.js';
+export { nextChallenge, runAidAttestation, sendPayloadOnly } from './agent-stream.js';
+export type { AgentAidCall } from './agent-stream.js';
+export { decodeJsonPayload } from './payload.js';
