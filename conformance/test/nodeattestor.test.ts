@@ -106,15 +106,16 @@ describe('spire-conformance --attestor', () => {
   }, 60_000);
 
   it('runs external plugin binaries with --agent-cmd / --server-cmd', async () => {
-    const bin = (name: string): string => fileURLToPath(new URL(`../../node_modules/.bin/${name}`, import.meta.url));
+    // The plugins' own executables (npm ci on a fresh clone links no bins for workspaces built after it).
+    const bin = (name: string): string => fileURLToPath(new URL(`../../plugins/${name}/dist/main.js`, import.meta.url));
     const { stdout } = await run(process.execPath, [
       cli,
       '--attestor',
       'x509pop',
       '--agent-cmd',
-      bin('spire-agent-nodeattestor-x509pop'),
+      bin('agent-nodeattestor-x509pop'),
       '--server-cmd',
-      bin('spire-server-nodeattestor-x509pop'),
+      bin('server-nodeattestor-x509pop'),
       '--only',
       'untrusted CA',
     ]);
