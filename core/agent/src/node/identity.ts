@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import type { Bundle, Logger } from '@spire-ts/common';
 import type { RuntimeConfig, TrustBundleSource } from '../config/runtime.js';
 import { ServerApiClient } from './api.js';
+import { terminalDenial, watchTerminalDenials } from './denials.js';
+import type { AgentServerApi } from './server-api.js';
 import { attestAgent, checkAgentSvid, renewAgent, type AgentSvid } from './attest.js';
 import { JOIN_TOKEN_TYPE, JoinTokenAttestor, type AgentNodeAttestor } from './attestor.js';
 import { describeSource, loadBootstrapBundle } from './bootstrap.js';
@@ -72,7 +74,8 @@ export function newAgentKey(): KeyObject {
 
 export class NodeIdentity {
   readonly connection: ServerConnection;
-  readonly api: ServerApiClient;
+  /** The server API over this identity's connection; a ban or eviction it meets ends the identity. */
+  readonly api: AgentServerApi;
   private readonly storage: AgentStorage;
   private readonly log: Logger;
   private readonly attestor: AgentNodeAttestor | undefined;
@@ -89,7 +92,7 @@ export class NodeIdentity {
     this.log = opts.log.with({ subsystem_name: 'node_identity' });
     this.storage = new AgentStorage(opts.dataDir);
     this.connection = new ServerConnection({ address: opts.serverAddress, port: opts.serverPort, trustDomain: opts.trustDomain, log: this.log });
-    this.api = new ServerApiClient(this.connection, opts.trustDomain, this.log);
+    this.api = watchTerminalDenials(new ServerApiClient(this.connection, opts.trustDomain, this.log), (err) => this.fatal(err));
     this.attestor = opts.joinToken ? new JoinTokenAttestor(opts.joinToken) : opts.attestor;
   }
 
@@ -336,15 +339,12 @@ export class NodeIdentity {
 
   /** Terminal conditions from a server answer; true when the identity is lost for good. */
   private handleFailure(err: unknown, what: string): boolean {
+    const terminal = terminalDenial(err, what);
+    if (terminal) {
+      this.fatal(terminal);
+      return true;
+    }
     const reason = deniedReason(err);
-    if (reason === 'AGENT_BANNED') {
-      this.fatal(new NodeIdentityError('ERR_NODE_BANNED', `agent is banned: the server refused to ${what} (${describeError(err)})`, { cause: err }));
-      return true;
-    }
-    if (reason === 'AGENT_NOT_ATTESTED') {
-      this.fatal(new NodeIdentityError('ERR_NODE_EVICTED', `agent was evicted: the server no longer knows this agent and refused to ${what} (${describeError(err)})`, { cause: err }));
-      return true;
-    }
     if (reason === 'AGENT_EXPIRED' || reason === 'AGENT_NOT_ACTIVE') {
       this.fatal(new NodeIdentityError('ERR_NODE_IDENTITY_LOST', `the server no longer accepts this agent's SVID (${reason}) and refused to ${what}; the agent must attest again (${describeError(err)})`, { cause: err }));
       return true;

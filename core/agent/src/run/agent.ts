@@ -12,7 +12,6 @@ import { AgentManager } from '../manager/index.js';
 import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
 import type { NodeIdentityError } from '../node/index.js';
 import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService } from '../workload/index.js';
-import { watchTerminalDenials } from './denials.js';
 
 export interface StartAgentOptions {
   readonly config: RuntimeConfig;
@@ -44,21 +43,14 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     if (first) attestor = new NodeAttestorV1(first as ManagedPlugin<'spire.plugin.agent.nodeattestor.v1.NodeAttestor'>);
 
     const identity = new NodeIdentity(await nodeIdentityOptions(config, { log, ...(attestor ? { attestor } : {}) }));
-    // Lost identity: told by the node identity (attestation, renewal) or by a
-    // sync refused because the agent is banned or evicted (as SPIRE's manager).
-    let terminate: (err: NodeIdentityError) => void = () => {};
-    const terminated = new Promise<NodeIdentityError>((resolve) => (terminate = resolve));
-    identity.onTerminal(terminate);
-    const managerApi = watchTerminalDenials(identity.api, (err) => {
-      log.error(err.message);
-      terminate(err);
-    });
+    // Lost identity (banned, evicted, expired): told by the node identity, also when the sync manager's call met it.
+    const terminated = new Promise<NodeIdentityError>((resolve) => identity.onTerminal(resolve));
     await identity.start();
     stops.push(() => identity.stop());
     log.info('Node identity ready', { spiffe_id: identity.svid.spiffeId, expires_at: new Date(identity.svid.notAfter).toISOString() });
 
     const manager = new AgentManager({
-      api: managerApi,
+      api: identity.api,
       trustDomain: config.trustDomain,
       log,
       syncIntervalMs: config.syncIntervalMs,

@@ -1,11 +1,12 @@
 /**
- * Terminal answers to the sync manager's calls. SPIRE's agent stops when a
- * sync is refused because the agent is banned (and cannot go on when the
- * server no longer knows it): the manager only retries, so the server API it
- * uses is wrapped here to report those denials, with the reason SPIRE servers
- * put in the PermissionDenied status details.
+ * Terminal answers from the server. SPIRE's agent stops when a call is
+ * refused because the agent is banned (and cannot go on when the server no
+ * longer knows it), whoever made the call: the node identity's own renewals
+ * and bundle refreshes, or the sync manager, which only retries. The node
+ * identity wraps the server API it hands out with {@link watchTerminalDenials}.
  */
-import { NodeIdentityError, deniedReason, type AgentServerApi } from '../node/index.js';
+import { NodeIdentityError, deniedReason } from './errors.js';
+import type { AgentServerApi } from './server-api.js';
 
 /** The terminal error a server answer means, if any (banned or evicted); undefined for anything worth retrying. */
 export function terminalDenial(err: unknown, what: string): NodeIdentityError | undefined {

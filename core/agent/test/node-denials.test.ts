@@ -1,10 +1,10 @@
-// The sync manager's server API as run/agent.ts wraps it: a call refused
+// The server API as the node identity wraps it (also for the sync manager): a call refused
 // because the agent is banned or evicted is reported once as terminal; any
 // other failure is only rethrown (the manager retries it).
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { AgentServerApi, NodeIdentityError } from '../src/node/index.js';
-import { terminalDenial, watchTerminalDenials } from '../src/run/denials.js';
+import { terminalDenial, watchTerminalDenials } from '../src/node/denials.js';
 
 /** A grpc-js style PERMISSION_DENIED error carrying PermissionDeniedDetails{reason} as SPIRE servers send it. */
 function denied(reason?: number): grpc.ServiceError {
