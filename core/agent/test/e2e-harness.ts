@@ -120,8 +120,14 @@ export class E2eEnv {
     mkdirSync(join(this.dir, 'server'), { recursive: true });
   }
 
+  /** Why end-to-end suites cannot run here (undefined = they can); in CI a missing build is an error, never a skip. */
   static check(): string | undefined {
-    for (const f of [SERVER_MAIN, AGENT_MAIN]) if (!existsSync(f)) return `${f} is not built (run npx tsc -b core/server core/agent)`;
+    for (const f of [SERVER_MAIN, AGENT_MAIN]) {
+      if (existsSync(f)) continue;
+      const why = `${f} is not built (run npx tsc -b core/server core/agent)`;
+      if (process.env.CI === 'true') throw new Error(why);
+      return why;
+    }
     return undefined;
   }
 
