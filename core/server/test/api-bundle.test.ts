@@ -2,23 +2,17 @@
 // memory KeyManager + CA manager: handlers called directly, and a round trip
 // over a LeanGrpcServer on a Unix socket with a grpc-js client.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nullLogger } from '@spire-ts/common';
 import { LeanGrpcServer, Status, addService } from '@spire-ts/plugin-sdk';
 import { createClient, type apiTypes } from '@spire-ts/proto';
-import { CAManager, DataStoreV1, KeyManagerV1 } from '../src/index.js';
+import type { CAManager, DataStoreV1 } from '../src/index.js';
 import { setCaller } from '../src/api/caller.js';
 import type { ApiDeps, EntryIndex } from '../src/api/deps.js';
 import { bundleService } from '../src/api/bundle.js';
-import { caCert, memoryKeyManager, sqlDataStore } from './plugins.js';
-
-const TD = 'example.org';
-/** A request as handlers receive it (the fields a test leaves out are never read). */
-const r = (x: object): never => x as never;
+import { caCert } from './plugins.js';
+import { TD, r, startApiEnv, type ApiEnv } from './api-env.js';
 
 const noEntries: EntryIndex = {
   authorizedEntries: () => [],
@@ -41,28 +35,20 @@ const call = (): never => {
   return c as never;
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'api-bundle-'));
-const dsPlugin = sqlDataStore(join(dir, 'ds.sqlite3'));
-const kmPlugin = memoryKeyManager();
-const ds = new DataStoreV1(dsPlugin);
+let env: ApiEnv;
+let ds: DataStoreV1;
 let deps: ApiDeps;
 let svc: ReturnType<typeof bundleService>;
 let m: CAManager;
 
 beforeAll(async () => {
-  await Promise.all([dsPlugin.start(), kmPlugin.start()]);
-  const clock = { now: () => new Date() };
-  m = await CAManager.create({ trustDomain: TD, clock, keyManager: new KeyManagerV1(kmPlugin), caTtlMs: 3_600_000 });
-  await ds.setBundle(m.bundle());
-  deps = {
-    trustDomain: TD, clock, log: nullLogger, ds, ca: m.ca, bundle: () => m.bundle(), entries: noEntries, nodeAttestors: new Map(), adminIds: [],
-  };
+  env = await startApiEnv('api-bundle', () => noEntries, async (store, manager) => {
+    await store.setBundle(manager.bundle());
+  });
+  ({ ds, deps, manager: m } = env);
   svc = bundleService(deps);
 }, 60_000);
-afterAll(async () => {
-  await Promise.all([dsPlugin.stop(), kmPlugin.stop()]);
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env?.close());
 
 const fed = async (td: string, extra: Partial<apiTypes.Bundle> = {}): Promise<apiTypes.Bundle> => ({
   trust_domain: td, x509_authorities: [{ asn1: await caDer(td) }], jwt_authorities: [], refresh_hint: 60, sequence_number: 1, ...extra,
@@ -207,7 +193,7 @@ describe('Bundle API: federated bundles', () => {
 
 describe('Bundle API over a LeanGrpcServer on a Unix socket', () => {
   it('round trips GetBundle, BatchCreateFederatedBundle and a NOT_FOUND status', async () => {
-    const socket = join(dir, 'api.sock');
+    const socket = join(env.dir, 'api.sock');
     const server = new LeanGrpcServer();
     const impl = bundleService(deps) as Record<string, (...args: unknown[]) => unknown>;
     addService(server, 'spire.api.server.bundle.v1.Bundle', Object.fromEntries(Object.entries(impl).map(([name, fn]) => [name, (...args: unknown[]) => {

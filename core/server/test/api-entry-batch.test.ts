@@ -2,47 +2,26 @@
 // DataStore write for a batch of new entries, SPIRE's per-entry results and
 // order when entries are similar to stored ones or to earlier ones of the
 // batch, and the per-entry fallback when the one-call write fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nullLogger } from '@spire-ts/common';
 import { Status } from '@spire-ts/plugin-sdk';
 import type { apiTypes } from '@spire-ts/proto';
-import { CAManager, DataStoreV1, KeyManagerV1 } from '../src/index.js';
+import type { DataStoreV1 } from '../src/index.js';
 import { setCaller } from '../src/api/caller.js';
 import type { ApiDeps } from '../src/api/deps.js';
-import { createEntryCache, type EntryCache } from '../src/entrycache/index.js';
+import { createEntryCache } from '../src/entrycache/index.js';
 import { entryService } from '../src/api/entry.js';
-import { memoryKeyManager, sqlDataStore } from './plugins.js';
+import { TD, id, r, sel, startApiEnv, type ApiEnv } from './api-env.js';
 
-const TD = 'example.org';
-/** A request as handlers receive it (the fields a test leaves out are never read). */
-const r = (x: object): never => x as never;
-const id = (path: string, td = TD): apiTypes.SPIFFEID => ({ trust_domain: td, path });
-const sel = (type: string, value: string): apiTypes.Selector => ({ type, value });
-
-const dir = mkdtempSync(join(tmpdir(), 'api-entry-batch-'));
-const dsPlugin = sqlDataStore(join(dir, 'ds.sqlite3'));
-const kmPlugin = memoryKeyManager();
-const ds = new DataStoreV1(dsPlugin);
-let index: EntryCache;
+let env: ApiEnv;
+let ds: DataStoreV1;
 let deps: ApiDeps;
 
 beforeAll(async () => {
-  await Promise.all([dsPlugin.start(), kmPlugin.start()]);
-  const clock = { now: () => new Date() };
-  const m = await CAManager.create({ trustDomain: TD, clock, keyManager: new KeyManagerV1(kmPlugin), caTtlMs: 3_600_000 });
-  index = await createEntryCache({ ds, clock, log: nullLogger, trustDomain: TD, pollIntervalMs: 60_000 });
-  deps = {
-    trustDomain: TD, clock, log: nullLogger, ds, ca: m.ca, bundle: () => m.bundle(), entries: index, nodeAttestors: new Map(), adminIds: [],
-  };
+  env = await startApiEnv('api-entry-batch', (store, clock) => createEntryCache({ ds: store, clock, log: nullLogger, trustDomain: TD, pollIntervalMs: 60_000 }));
+  ({ ds, deps } = env);
 }, 60_000);
-afterAll(async () => {
-  await index.close();
-  await Promise.all([dsPlugin.stop(), kmPlugin.stop()]);
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env?.close());
 
 const local = (): never => {
   const call = {};

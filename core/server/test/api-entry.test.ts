@@ -2,8 +2,6 @@
 // memory KeyManager + CA manager: handlers called directly with a caller set
 // on a stand-in call, and round trips over a LeanGrpcServer on a Unix socket
 // with a grpc-js client (SyncAuthorizedEntries paging included).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
@@ -11,46 +9,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nullLogger } from '@spire-ts/common';
 import { LeanGrpcServer, Status, addService } from '@spire-ts/plugin-sdk';
 import { createClient, type apiTypes, type serverApiEntryV1 } from '@spire-ts/proto';
-import { CAManager, DataStoreV1, KeyManagerV1 } from '../src/index.js';
+import type { DataStoreV1 } from '../src/index.js';
 import { setCaller, type Caller } from '../src/api/caller.js';
 import type { ApiDeps } from '../src/api/deps.js';
 import { createEntryCache, type EntryCache } from '../src/entrycache/index.js';
 import { entryService, syncAuthorizedEntries } from '../src/api/entry.js';
-import { caCert, memoryKeyManager, sqlDataStore } from './plugins.js';
+import { caCert } from './plugins.js';
+import { TD, id, r, sel, startApiEnv, type ApiEnv } from './api-env.js';
 
-const TD = 'example.org';
 const AGENT = 'spiffe://example.org/spire/agent/test/node1';
 const OTHER_AGENT = 'spiffe://example.org/spire/agent/test/node2';
-/** A request as handlers receive it (the fields a test leaves out are never read). */
-const r = (x: object): never => x as never;
-const id = (path: string, td = TD): apiTypes.SPIFFEID => ({ trust_domain: td, path });
-const sel = (type: string, value: string): apiTypes.Selector => ({ type, value });
 
-const dir = mkdtempSync(join(tmpdir(), 'api-entry-'));
-const dsPlugin = sqlDataStore(join(dir, 'ds.sqlite3'));
-const kmPlugin = memoryKeyManager();
-const ds = new DataStoreV1(dsPlugin);
+let env: ApiEnv;
+let ds: DataStoreV1;
 let index: EntryCache;
 let deps: ApiDeps;
 
 beforeAll(async () => {
-  await Promise.all([dsPlugin.start(), kmPlugin.start()]);
-  const clock = { now: () => new Date() };
-  const m = await CAManager.create({ trustDomain: TD, clock, keyManager: new KeyManagerV1(kmPlugin), caTtlMs: 3_600_000 });
-  for (const td of ['fed1.org', 'fed2.org']) {
-    await ds.createBundle({ trustDomain: td, x509Authorities: [await caCert(td)], jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 });
-  }
-  // The real entry cache; the service refreshes it after each write.
-  index = await createEntryCache({ ds, clock, log: nullLogger, trustDomain: TD, pollIntervalMs: 60_000 });
-  deps = {
-    trustDomain: TD, clock, log: nullLogger, ds, ca: m.ca, bundle: () => m.bundle(), entries: index, nodeAttestors: new Map(), adminIds: [],
-  };
+  env = await startApiEnv(
+    'api-entry',
+    // The real entry cache; the service refreshes it after each write.
+    async (store, clock) => (index = await createEntryCache({ ds: store, clock, log: nullLogger, trustDomain: TD, pollIntervalMs: 60_000 })),
+    async (store) => {
+      for (const td of ['fed1.org', 'fed2.org']) {
+        await store.createBundle({ trustDomain: td, x509Authorities: [await caCert(td)], jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 });
+      }
+    },
+  );
+  ({ ds, deps } = env);
 }, 60_000);
-afterAll(async () => {
-  await index.close();
-  await Promise.all([dsPlugin.stop(), kmPlugin.stop()]);
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env?.close());
 
 const callAs = (caller: Caller): object => {
   const call = {};
@@ -353,7 +341,6 @@ describe('Entry API: authorized entries', () => {
 });
 
 describe('Entry API over a LeanGrpcServer on a Unix socket', () => {
-  const socket = join(dir, 'api.sock');
   const server = new LeanGrpcServer();
   let client: ReturnType<typeof createClient<'spire.api.server.entry.v1.Entry'>>;
   const caller: { current: Caller } = { current: { kind: 'local' } };
@@ -365,6 +352,7 @@ describe('Entry API over a LeanGrpcServer on a Unix socket', () => {
       return fn(...args);
     }]));
     addService(server, 'spire.api.server.entry.v1.Entry', wrapped);
+    const socket = join(env.dir, 'api.sock');
     await server.listen(socket);
     client = createClient('spire.api.server.entry.v1.Entry', `unix:${socket}`, grpc.credentials.createInsecure());
   });
