@@ -208,7 +208,7 @@ export type { ParseFileOptions, SideFileResult } from './config/file.js';
 export { byPosition, loadSideConfig } from './config/load.js';
 export type { LoadIO, SideLoadResult, SideLoadStages } from './config/load.js';
 export { sideCli, runProcessCli, EXIT_NO_COMMAND } from './config/cli.js';
-export type { CliIO, SideCli, SideCliSpec, SideRuntimeConfig, SidePluginValidation, ServeContext } from './config/cli.js';
+export type { CliIO, SideCli, SideCliSpec, SideRuntimeConfig, SidePluginValidation, ServeContext, SideHostServices } from './config/cli.js';
 export { ConfigFindings, isSet } from './config/findings.js';
 export type { ConfigValidation } from './config/findings.js';
 export { mergeBlock } from './config/merge.js';

@@ -142,3 +142,5 @@ export { agentService } from './api/agent.js';
 export { svidService } from './api/svid.js';
 export { NodeAttestorV1 } from './plugin/nodeattestor/v1.js';
 export { attestJoinToken, JOIN_TOKEN_TYPE, joinTokenAgentId } from './attestor/join-token.js';
+export { AgentStoreHostService, ServerHostServices, AGENT_STORE_SERVICE } from './hostservice/agentstore.js';
+export type { AgentLookup } from './hostservice/agentstore.js';

@@ -7,13 +7,9 @@
  * that already attested (trust on first use), and answers SPIRE's agent ID
  * and selectors.
  *
- * Trust on first use: SPIRE asks the server's AgentStore host service
- * whether the agent ID is already attested. Our server does not offer that
- * host service yet, so this plugin remembers the agent IDs it attested in
- * its own memory: a server (or plugin) restart forgets them, and an agent
- * evicted from the server cannot re-attest until then. With an AgentStore
- * host service (`spire.hostservice.server.agentstore.v1.AgentStore/GetAgentInfo`)
- * the check would be the datastore's, as SPIRE's.
+ * Trust on first use, as SPIRE's: the server's AgentStore host service
+ * (`spire.hostservice.server.agentstore.v1.AgentStore/GetAgentInfo`) says
+ * whether the agent ID is attested; an evicted agent may attest again.
  */
 import type { Instance } from '@aws-sdk/client-ec2';
 import {
@@ -24,7 +20,7 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
+import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, firstPayload, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
 import { AwsClients, blockDeviceProblem, instanceProfileName } from './aws-client.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { denied, parsePayload, verifyIdentityDocument, type InstanceIdentityDocument } from './iid.js';
@@ -41,6 +37,8 @@ export interface AwsIidServerOptions {
   log?: Logger;
   /** Environment for AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
+  attested?: AttestedLookup;
 }
 
 export interface AttestResult {
@@ -52,10 +50,12 @@ export interface AttestResult {
 export class AwsIidAttestor {
   private config: AttestorConfig | undefined;
   private clients: AwsClients | undefined;
-  /** Agent IDs attested by this process (see the module comment); in-flight ones included. */
-  private readonly attested = new Set<string>();
+  readonly tofu: TofuGuard;
 
-  constructor(private readonly opts: AwsIidServerOptions = {}) {}
+  constructor(private readonly opts: AwsIidServerOptions = {}) {
+    this.tofu = new TofuGuard(PLUGIN_NAME, opts.log);
+    if (opts.attested) this.tofu.useLookup(opts.attested);
+  }
 
   configure(raw: RawConfig, trustDomain: string): void {
     const config = buildAttestorConfig(raw, trustDomain, this.opts.env ?? process.env);
@@ -99,19 +99,7 @@ export class AwsIidAttestor {
     }
 
     const spiffeId = this.agentId(config, doc, tags);
-    if (this.attested.has(spiffeId)) {
-      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: spiffeId });
-      throw denied('attestation data has already been used to attest an agent');
-    }
-    // Claimed now, so a concurrent attestation of the same instance is refused too.
-    this.attested.add(spiffeId);
-    try {
-      const selectorValues = await this.selectors(config, clients, doc, instances);
-      return { spiffeId, selectorValues };
-    } catch (err) {
-      this.attested.delete(spiffeId);
-      throw err;
-    }
+    return this.tofu.guard(spiffeId, async () => ({ spiffeId, selectorValues: await this.selectors(config, clients, doc, instances) }));
   }
 
   private agentId(config: AttestorConfig, doc: InstanceIdentityDocument, tags: Record<string, string>): string {
@@ -157,6 +145,7 @@ export class AwsIidAttestor {
 
   close(): void {
     this.clients?.close();
+    this.tofu.close();
   }
 }
 
@@ -184,6 +173,8 @@ export function awsIidServerPlugin(opts: AwsIidServerOptions = {}): PluginDefini
   return {
     service: NODE_ATTESTOR_SERVICE,
     impl,
+    hostServices: [AGENT_STORE_SERVICE],
+    onHostServices: (hosts) => attestor.tofu.bind(hosts),
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       // Cross-field checks and file loading also run on Validate, so it reports what Configure would refuse.

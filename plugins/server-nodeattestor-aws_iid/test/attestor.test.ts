@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status, buildConfigOrThrow } from '@spire-ts/plugin-sdk';
+import type { AttestedLookup } from '@spire-ts/nodeattestor-kit';
 import { AwsIidAttestor } from '../src/index.js';
 import { configSchema } from '../src/config.js';
 import { AWS_IID_INSTANCE, identityDocument, setupAwsIid, signedContent, type AwsIidFixtureEnv } from '../../../conformance/src/fixtures/aws_iid.js';
@@ -22,8 +23,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function attestor(extra = '', processEnv: NodeJS.ProcessEnv = {}): AwsIidAttestor {
-  const a = new AwsIidAttestor({ env: processEnv });
+/** The server's AgentStore as these tests see it: agent IDs stored as attested. */
+const stored = new Set<string>();
+const lookup: AttestedLookup = (id) => Promise.resolve(stored.has(id));
+
+function attestor(extra = '', processEnv: NodeJS.ProcessEnv = {}, attested: AttestedLookup | null = lookup): AwsIidAttestor {
+  const a = new AwsIidAttestor({ env: processEnv, ...(attested ? { attested } : {}) });
   // `extra` may replace a key of the fixture's plugin_data.
   const key = /^\s*(\w+)\s*=/.exec(extra)?.[1];
   const base = key ? env.serverPluginData.split('\n').filter((l) => !l.startsWith(`${key} =`)).join('\n') : env.serverPluginData;
@@ -70,9 +75,10 @@ describe('configuration', () => {
 });
 
 describe('attestation', () => {
-  it('SPIRE agent ID and selectors, then refuses the same instance (TOFU) but not after a restart', async () => {
+  it('SPIRE agent ID and selectors; the same instance is refused while the server has it (TOFU), and attests again once evicted', async () => {
     const a = attestor();
     const r = await a.attest(payload());
+    stored.add(r.spiffeId);
     expect(r.spiffeId).toBe(`spiffe://example.org/spire/agent/aws_iid/123456789012/us-west-2/${AWS_IID_INSTANCE}`);
     expect(r.selectorValues).toEqual([
       'account_id:123456789012',
@@ -88,8 +94,23 @@ describe('attestation', () => {
     ]);
     const again = await refusal(a.attest(payload()));
     expect(again).toEqual({ code: Status.PERMISSION_DENIED, message: 'attestation data has already been used to attest an agent' });
-    // A new process (a server restart) has forgotten: documented limitation until an AgentStore host service exists.
-    expect((await attestor().attest(payload())).spiffeId).toBe(r.spiffeId);
+    // A restarted plugin asks the server too.
+    expect(await refusal(attestor().attest(payload()))).toEqual(again);
+    stored.delete(r.spiffeId); // the operator evicted the agent
+    expect((await a.attest(payload())).spiffeId).toBe(r.spiffeId);
+  });
+
+  it('an answered instance stays claimed until the server has stored it', async () => {
+    const a = attestor();
+    await a.attest(payload()); // not stored: the server has not created the agent yet
+    expect((await refusal(a.attest(payload()))).code).toBe(Status.PERMISSION_DENIED);
+  });
+
+  it('without the AgentStore host service every attestation is refused (fail closed)', async () => {
+    expect(await refusal(attestor('', {}, null).attest(payload()))).toEqual({
+      code: Status.INTERNAL,
+      message: 'required AgentStore host service not available: aws_iid cannot check that the attestation data was not used before',
+    });
   });
 
   it('concurrent attestations of one instance: exactly one wins', async () => {

@@ -35,7 +35,7 @@ class Proc {
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly exited: Promise<void>;
 
-  constructor(readonly name: string, args: string[], cwd: string) {
+  constructor(readonly name: string, readonly args: string[], cwd: string) {
     this.child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const append = (d: Buffer): void => {
       this.log += d.toString();
@@ -183,4 +183,23 @@ ${block('NodeAttestor', 'aws_iid', env.serverPluginData)}
     expect(agent.log).toMatch(/attestation data has already been used to attest an agent/);
     expect(agent.log).not.toContain('spire-agent is ready');
   }, 60_000);
+
+  it('the refusal survives a server restart (the DataStore answers through AgentStore), and an evicted agent attests again', async () => {
+    const old = procs[0]!;
+    await old.stop();
+    const server = new Proc('spire-server-restarted', old.args, dir);
+    procs[0] = server;
+    await server.waitFor('spire-server is ready', 30_000);
+    const replay = new Proc('spire-agent-3', [AGENT_MAIN, 'run', '-config', writeAgentConf('agent3')], dir);
+    procs.push(replay);
+    await Promise.race([replay.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    await replay.stop();
+    expect(replay.log).toMatch(/attestation data has already been used to attest an agent/);
+
+    expect(await serverCli('agent', 'evict', '-spiffeID', expectedId)).toMatch(/evicted successfully/i);
+    const again = new Proc('spire-agent-4', [AGENT_MAIN, 'run', '-config', writeAgentConf('agent4')], dir);
+    procs.push(again);
+    await again.waitFor('spire-agent is ready', 30_000);
+    expect(again.log).toContain(expectedId);
+  }, 90_000);
 });

@@ -54,7 +54,7 @@ describe('server plugin over gRPC', () => {
   });
 
   it('a stream without a payload first, or that ends early, is INVALID_ARGUMENT; a good one gets agent attributes', async () => {
-    const p = await servePluginInProcess(awsIidServerPlugin({ env: {} }));
+    const p = await servePluginInProcess(awsIidServerPlugin({ env: {}, attested: () => Promise.resolve(false) }));
     try {
       await p.configure(env.serverPluginData);
       const s1 = p.client.Attest();

@@ -2,10 +2,8 @@
  * The server NodeAttestor `azure_imds` plugin: payload → nonce challenge →
  * attested document (see attest.ts).
  *
- * Trust on first use: SPIRE asks the server's AgentStore host service
- * whether the agent ID already attested. Our server does not offer that
- * host service yet, so this plugin remembers the agent IDs it attested in
- * its own memory: a restart forgets them.
+ * Trust on first use, as SPIRE's: the server's AgentStore host service
+ * says whether the agent ID is attested; an evicted agent may attest again.
  */
 import { X509Certificate } from 'node:crypto';
 import {
@@ -16,8 +14,8 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { answerAttestation } from '@spire-ts/nodeattestor-kit';
-import { attestDocument, denied, newNonce, tenantIdLookup, type AttestationResult } from './attest.js';
+import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
+import { attestDocument, newNonce, tenantIdLookup, type AttestationResult } from './attest.js';
 import { cachingFetcher, type IntermediateFetcher } from './chain.js';
 import { buildAttestorConfig, configSchema, parsePemCertificates, type AttestorConfig, type RawConfig } from './config.js';
 
@@ -31,6 +29,8 @@ export interface AzureImdsServerOptions {
   log?: Logger;
   /** How intermediates named by CA Issuers URLs are fetched (tests). */
   fetchIntermediate?: IntermediateFetcher;
+  /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
+  attested?: AttestedLookup;
 }
 
 /** Reads the stream's messages one at a time. */
@@ -68,11 +68,13 @@ function parseCert(body: Buffer): X509Certificate {
 export class AzureImdsServerAttestor {
   private config: AttestorConfig | undefined;
   private tenantIdOf: ((domain: string) => Promise<string>) | undefined;
-  private readonly attested = new Set<string>();
+  readonly tofu: TofuGuard;
   private readonly fetchIntermediate: IntermediateFetcher;
 
-  constructor(private readonly opts: AzureImdsServerOptions = {}) {
+  constructor(opts: AzureImdsServerOptions = {}) {
     this.fetchIntermediate = opts.fetchIntermediate ?? cachingFetcher(parseCert);
+    this.tofu = new TofuGuard('azure_imds', opts.log);
+    if (opts.attested) this.tofu.useLookup(opts.attested);
   }
 
   configure(config: AttestorConfig): void {
@@ -91,12 +93,7 @@ export class AzureImdsServerAttestor {
     const answer = await next();
     if (!answer || answer.request !== 'challenge_response') throw PluginError.invalidArgument('missing attestation payload: the agent did not answer the nonce challenge');
     const result = await attestDocument(config, { fetchIntermediate: this.fetchIntermediate, tenantIdOf }, nonce, answer.challenge_response ?? undefined);
-    if (this.attested.has(result.spiffeId)) {
-      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: result.spiffeId });
-      throw denied('attestation data has already been used to attest an agent');
-    }
-    this.attested.add(result.spiffeId);
-    return result;
+    return this.tofu.guard(result.spiffeId, () => Promise.resolve(result));
   }
 }
 
@@ -114,6 +111,8 @@ export function azureImdsServerPlugin(opts: AzureImdsServerOptions = {}): Plugin
   return {
     service: SERVER_NODE_ATTESTOR_SERVICE,
     impl,
+    hostServices: [AGENT_STORE_SERVICE],
+    onHostServices: (hosts) => attestor.tofu.bind(hosts),
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       check: (value, input) => void buildAttestorConfig(value, input.trustDomain),

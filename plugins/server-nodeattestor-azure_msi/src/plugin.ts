@@ -2,11 +2,8 @@
  * The server NodeAttestor `azure_msi` plugin (SPIRE's `plugin_data` keys,
  * agent ID and trust on first use; selectors: see attest.ts).
  *
- * Trust on first use: SPIRE asks the server's AgentStore host service
- * whether the agent ID already attested. Our server does not offer that
- * host service yet, so this plugin remembers the agent IDs it attested in
- * its own memory: a restart forgets them, and an evicted agent cannot
- * re-attest until then.
+ * Trust on first use, as SPIRE's: the server's AgentStore host service
+ * says whether the agent ID is attested; an evicted agent may attest again.
  */
 import {
   PluginError,
@@ -16,8 +13,8 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
-import { attestToken, denied, type AttestationResult } from './attest.js';
+import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, firstPayload, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
+import { attestToken, type AttestationResult } from './attest.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { OpenIdKeySet } from './jwks.js';
 
@@ -30,15 +27,19 @@ export interface AzureMsiServerOptions {
   log?: Logger;
   /** Clock, in milliseconds (tests). */
   now?: () => number;
+  /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
+  attested?: AttestedLookup;
 }
 
 export class AzureMsiServerAttestor {
   private config: AttestorConfig | undefined;
   private keySet: OpenIdKeySet | undefined;
-  /** Agent IDs attested by this process (see the module comment); in-flight ones included. */
-  private readonly attested = new Set<string>();
+  readonly tofu: TofuGuard;
 
-  constructor(private readonly opts: AzureMsiServerOptions = {}) {}
+  constructor(private readonly opts: AzureMsiServerOptions = {}) {
+    this.tofu = new TofuGuard('azure_msi', opts.log);
+    if (opts.attested) this.tofu.useLookup(opts.attested);
+  }
 
   configure(config: AttestorConfig): void {
     if (!this.keySet || this.keySet.issuerUrl !== config.issuerUrl) this.keySet = new OpenIdKeySet(config.issuerUrl, this.opts.now);
@@ -56,12 +57,7 @@ export class AzureMsiServerAttestor {
     if (!config || !keySet) throw PluginError.failedPrecondition('not configured');
     const now = (this.opts.now ?? Date.now)();
     const result = await attestToken(config, keySet, payload, Math.floor(now / 1000));
-    if (this.attested.has(result.spiffeId)) {
-      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: result.spiffeId });
-      throw denied('attestation data has already been used to attest an agent');
-    }
-    this.attested.add(result.spiffeId);
-    return result;
+    return this.tofu.guard(result.spiffeId, () => Promise.resolve(result));
   }
 }
 
@@ -78,6 +74,8 @@ export function azureMsiServerPlugin(opts: AzureMsiServerOptions = {}): PluginDe
   return {
     service: SERVER_NODE_ATTESTOR_SERVICE,
     impl,
+    hostServices: [AGENT_STORE_SERVICE],
+    onHostServices: (hosts) => attestor.tofu.bind(hosts),
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       check: (value, input) => void buildAttestorConfig(value, input.trustDomain),

@@ -5,11 +5,8 @@
  * instance that already attested (trust on first use) and answers SPIRE's
  * agent ID and selectors (`project-id`, `zone`, `instance-name`, `sa`).
  *
- * Trust on first use: SPIRE asks the server's AgentStore host service
- * whether the agent ID is already attested. Our server does not offer that
- * host service yet, so this plugin remembers the agent IDs it attested in
- * its own memory: a server (or plugin) restart forgets them, and an agent
- * evicted from the server cannot re-attest until then.
+ * Trust on first use, as SPIRE's: the server's AgentStore host service
+ * says whether the agent ID is attested; an evicted agent may attest again.
  */
 import {
   PluginError,
@@ -20,7 +17,7 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { answerAttestation, firstPayload } from '@spire-ts/nodeattestor-kit';
+import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, firstPayload, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
 import { CertsError, GoogleKeyRetriever } from './certs.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { validateAgentPath } from './template.js';
@@ -36,6 +33,8 @@ export interface GcpIitServerOptions {
   log?: Logger;
   /** The clock (ms since the epoch), for tests. */
   now?: () => number;
+  /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
+  attested?: AttestedLookup;
 }
 
 export interface AttestResult {
@@ -47,10 +46,12 @@ export interface AttestResult {
 export class GcpIitAttestor {
   private config: AttestorConfig | undefined;
   private keys: GoogleKeyRetriever | undefined;
-  /** Agent IDs attested by this process (see the module comment); in-flight ones included. */
-  private readonly attested = new Set<string>();
+  readonly tofu: TofuGuard;
 
-  constructor(private readonly opts: GcpIitServerOptions = {}) {}
+  constructor(private readonly opts: GcpIitServerOptions = {}) {
+    this.tofu = new TofuGuard(PLUGIN_NAME, opts.log);
+    if (opts.attested) this.tofu.useLookup(opts.attested);
+  }
 
   configure(raw: RawConfig, trustDomain: string): void {
     const config = buildAttestorConfig(raw, trustDomain);
@@ -74,15 +75,12 @@ export class GcpIitAttestor {
       throw new PluginError(Status.PERMISSION_DENIED, `identity token project ID ${JSON.stringify(token.projectId)} is not in the allow list (projectid_allow_list)`);
     }
     const spiffeId = agentId(config, token);
-    if (this.attested.has(spiffeId)) {
-      this.opts.log?.error('Attestation data has already been used to attest an agent', { spiffe_id: spiffeId });
-      throw new PluginError(Status.PERMISSION_DENIED, `attestation data has already been used to attest an agent: ${spiffeId} (gcp_iit allows one attestation per instance)`);
-    }
-    this.attested.add(spiffeId);
-    return {
-      spiffeId,
-      selectorValues: [`project-id:${token.projectId}`, `zone:${token.zone}`, `instance-name:${token.instanceName}`, `sa:${token.email}`],
-    };
+    return this.tofu.guard(spiffeId, () =>
+      Promise.resolve({
+        spiffeId,
+        selectorValues: [`project-id:${token.projectId}`, `zone:${token.zone}`, `instance-name:${token.instanceName}`, `sa:${token.email}`],
+      }),
+    );
   }
 }
 
@@ -117,6 +115,8 @@ export function gcpIitServerPlugin(opts: GcpIitServerOptions = {}): PluginDefini
   return {
     service: NODE_ATTESTOR_SERVICE,
     impl,
+    hostServices: [AGENT_STORE_SERVICE],
+    onHostServices: (hosts) => attestor.tofu.bind(hosts),
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       check: (value, input) => void buildAttestorConfig(value, input.trustDomain),

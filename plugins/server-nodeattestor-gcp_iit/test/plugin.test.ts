@@ -33,6 +33,8 @@ let fakes: GcpFakes;
 let signer: GcpTestSigner;
 let p: InProcessPlugin<Svc>;
 let serial = 0;
+/** The server's AgentStore as these tests see it. */
+const stored = new Set<string>();
 const now = () => Math.floor(Date.now() / 1000);
 /** A fresh instance each time, so trust on first use does not interfere. */
 const instance = (over: Partial<GcpInstance> = {}): GcpInstance => ({ ...GCP_IIT_INSTANCE, instanceId: String(7_000_000 + ++serial), ...over });
@@ -43,7 +45,7 @@ const data = (extra = ''): string => `projectid_allow_list = ["${GCP_IIT_INSTANC
 beforeAll(async () => {
   signer = await makeGcpSigner('k1');
   fakes = await startGcpFakes({ instance: GCP_IIT_INSTANCE, signer, published: [signer] });
-  p = await servePluginInProcess(gcpIitServerPlugin());
+  p = await servePluginInProcess(gcpIitServerPlugin({ attested: (id) => Promise.resolve(stored.has(id)) }));
 });
 
 afterAll(async () => {
@@ -82,14 +84,17 @@ describe('server gcp_iit attestation', () => {
     });
   });
 
-  it('refuses a second attestation of the same instance, even across reconfiguration', async () => {
+  it('refuses a second attestation of an instance the server has stored (TOFU); once evicted it attests again', async () => {
     await p.configure(data());
     const i = instance();
-    await attest(p, token(i));
+    const first = (await attest(p, token(i))) as { spiffe_id: string };
+    stored.add(first.spiffe_id);
     await p.configure(data());
     const err = await rejection(attest(p, token(i)));
     expect(err.code).toBe(Status.PERMISSION_DENIED);
-    expect(err.details).toMatch(/already been used to attest an agent: spiffe:\/\/example.org\/spire\/agent\/gcp_iit\//);
+    expect(err.details).toBe('attestation data has already been used to attest an agent');
+    stored.delete(first.spiffe_id);
+    expect(await attest(p, token(i))).toMatchObject({ spiffe_id: first.spiffe_id });
   });
 
   it('executes agent_path_template with every SPIRE field', async () => {

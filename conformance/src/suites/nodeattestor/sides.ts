@@ -5,7 +5,7 @@
  * attestors built into SPIRE (join_token), the host's in-process code the
  * fixture hands over.
  */
-import { ManagedPlugin, type Logger } from '@spire-ts/common';
+import { ManagedPlugin, type HostServiceRegistration, type Logger } from '@spire-ts/common';
 import { NodeAttestorV1 as AgentNodeAttestorV1, type AgentNodeAttestor } from '@spire-ts/agent';
 import { NodeAttestorV1 as ServerNodeAttestorV1, type AttestationResult } from '@spire-ts/server';
 import type { PluginTarget } from '../../target.js';
@@ -80,9 +80,10 @@ async function startPlugin<S extends AgentService | ServerService>(
   trustDomain: string,
   log: Logger,
   env: Readonly<Record<string, string>> | undefined,
+  hostServices: HostServiceRegistration[] = [],
 ): Promise<ManagedPlugin<S>> {
   const launch = { ...target.launch, ...(env ? { env: { ...target.launch.env, ...env } } : {}) };
-  const plugin = new ManagedPlugin({ launch, service, pluginData, trustDomain, log, restart: false });
+  const plugin = new ManagedPlugin({ launch, service, pluginData, trustDomain, log, restart: false, hostServices });
   await plugin.start();
   return plugin;
 }
@@ -106,9 +107,15 @@ export async function agentPluginHalf(
   };
 }
 
-/** The server-side plugin, started with `pluginData`. */
-export async function serverPluginHalf(target: PluginTarget, pluginData: string, trustDomain: string, log: Logger): Promise<Half<ServerAttestor>> {
-  const plugin = await startPlugin(target, 'spire.plugin.server.nodeattestor.v1.NodeAttestor', pluginData, trustDomain, log, undefined);
+/** The server-side plugin, started with `pluginData` and offered `hostServices` (the suite's AgentStore). */
+export async function serverPluginHalf(
+  target: PluginTarget,
+  pluginData: string,
+  trustDomain: string,
+  log: Logger,
+  hostServices: HostServiceRegistration[] = [],
+): Promise<Half<ServerAttestor>> {
+  const plugin = await startPlugin(target, 'spire.plugin.server.nodeattestor.v1.NodeAttestor', pluginData, trustDomain, log, undefined, hostServices);
   const pid = plugin.pid;
   const facade = new ServerNodeAttestorV1(plugin, { deadlineMs: 60_000 });
   return {

@@ -12,6 +12,11 @@
  *
  * The negative cases are the fixture's, known once it is set up: `setup()`
  * inserts one case per negative between the first and the last case.
+ *
+ * The suite plays the server's part for the AgentStore host service: an
+ * agent ID that attested successfully is "attested" from then on (so a
+ * replay is refused by attestors that trust on first use), and the last
+ * case evicts it first, as an operator would before a re-attestation.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +24,7 @@ import { join } from 'node:path';
 import { nullLogger, type Logger } from '@spire-ts/common';
 import { statusName } from '@spire-ts/plugin-sdk';
 import type { AgentNodeAttestor } from '@spire-ts/agent';
-import type { AttestationResult } from '@spire-ts/server';
+import { AgentStoreHostService, type AttestationResult } from '@spire-ts/server';
 import { check, errMessage, type Case, type Suite } from '../../harness.js';
 import { builtInTarget, type PluginTarget } from '../../target.js';
 import type { AttestorFixture, FixtureEnv } from './fixture.js';
@@ -50,6 +55,8 @@ export interface NodeAttestorContext {
   readonly env: FixtureEnv;
   agent: Half<AgentNodeAttestor>;
   server: Half<ServerAttestor>;
+  /** Agent IDs the suite's AgentStore reports as attested. */
+  readonly attested: Set<string>;
 }
 
 /** A raw exchange a negative case sends instead of the agent plugin's. */
@@ -75,7 +82,10 @@ async function exchange(ctx: NodeAttestorContext, raw?: RawExchange): Promise<At
   const session = (await ctx.agent.attestor()).begin();
   try {
     const payload = await session.payload();
-    return await server.attest(payload, (challenge) => session.answer(challenge));
+    const result = await server.attest(payload, (challenge) => session.answer(challenge));
+    // The server stores the agent once it attested.
+    ctx.attested.add(result.agentId);
+    return result;
   } finally {
     session.close();
   }
@@ -125,10 +135,11 @@ export function nodeAttestorSuite(fixture: AttestorFixture, opts: NodeAttestorSu
     agentTarget ??= opts.agentTarget ?? builtInTarget(`agent:NodeAttestor:${fixture.name}`, '', trustDomain);
     return agentPluginHalf(agentTarget, pluginData, trustDomain, log, env.agentEnv);
   };
-  const startServer = (env: FixtureEnv, pluginData: string): Promise<Half<ServerAttestor>> => {
+  const startServer = (env: FixtureEnv, pluginData: string, attested: Set<string>): Promise<Half<ServerAttestor>> => {
     if (isBuiltInEnv(env)) return Promise.resolve(builtInServerHalf(env, pluginData));
     serverTarget ??= opts.serverTarget ?? builtInTarget(`server:NodeAttestor:${fixture.name}`, '', trustDomain);
-    return serverPluginHalf(serverTarget, pluginData, trustDomain, log);
+    const agentStore = new AgentStoreHostService((agentId) => Promise.resolve(attested.has(agentId)));
+    return serverPluginHalf(serverTarget, pluginData, trustDomain, log, [agentStore.registration()]);
   };
   /** Makes the running halves use these plugin_data, relaunching the ones that differ. */
   const use = async (ctx: NodeAttestorContext, agentData: string, serverData: string): Promise<void> => {
@@ -138,7 +149,7 @@ export function nodeAttestorSuite(fixture: AttestorFixture, opts: NodeAttestorSu
     }
     if (ctx.server.pluginData !== serverData) {
       await ctx.server.stop();
-      ctx.server = await startServer(ctx.env, serverData);
+      ctx.server = await startServer(ctx.env, serverData, ctx.attested);
     }
   };
   const serverAlive = (ctx: NodeAttestorContext, after: string): void => {
@@ -153,10 +164,11 @@ export function nodeAttestorSuite(fixture: AttestorFixture, opts: NodeAttestorSu
     },
   };
   const still: Case<NodeAttestorContext> = {
-    name: 'the server side still attests after the negative cases',
+    name: 'the server side still attests after the negative cases (the agent evicted first)',
     async run(ctx) {
       await use(ctx, ctx.env.agentPluginData, ctx.env.serverPluginData);
       serverAlive(ctx, 'the negative cases');
+      ctx.attested.clear();
       checkHappy(fixture, ctx.env, trustDomain, await exchange(ctx));
     },
   };
@@ -201,9 +213,10 @@ export function nodeAttestorSuite(fixture: AttestorFixture, opts: NodeAttestorSu
       try {
         env = await fixture.setup({ tmpDir, trustDomain });
         agent = await startAgent(env, env.agentPluginData);
-        const server = await startServer(env, env.serverPluginData);
+        const attested = new Set<string>();
+        const server = await startServer(env, env.serverPluginData, attested);
         suite.cases = [happy, ...env.negatives.map(negative), still];
-        return { tmpDir, env, agent, server };
+        return { tmpDir, env, agent, server, attested };
       } catch (err) {
         await agent?.stop().catch(() => undefined);
         await env?.close().catch(() => undefined);

@@ -15,6 +15,7 @@ import { createCoreLogger, nullLogger } from '../log/logger.js';
 import type { LogFields, LogFormat, LogLevel, Logger } from '../log/logger.js';
 import { Catalog } from '../plugin/catalog.js';
 import type { PluginDeclaration } from '../plugin/catalog.js';
+import type { HostServiceRegistration } from '../plugin/managed.js';
 import type { GoFlagsResult } from './flags.js';
 import { byPosition } from './load.js';
 import type { LoadIO, SideLoadResult } from './load.js';
@@ -42,11 +43,19 @@ export interface CliIO {
  * What a side's `run` gets once its configuration is valid and its plugins
  * are loaded; it serves until `io.stopSignal` aborts and resolves with the exit code.
  */
-export interface ServeContext<Config> {
+export interface ServeContext<Config, HS extends SideHostServices = SideHostServices> {
   readonly config: Config;
   readonly catalog: Catalog;
   readonly log: Logger;
   readonly io: CliIO;
+  /** The host services the plugins were started with (bound to the side's stores by `serve`). */
+  readonly hostServices: HS | undefined;
+}
+
+/** The host services one side offers its plugins (SPIRE's server: AgentStore to NodeAttestors). */
+export interface SideHostServices {
+  /** The host services offered to one plugin. */
+  forPlugin(decl: PluginDeclaration): HostServiceRegistration[];
 }
 
 /** Exit code for a missing or unknown command (as SPIRE's CLI library returns). */
@@ -87,12 +96,14 @@ export interface SidePluginValidation {
  * const cli = sideCli({ side: 'agent', noun: 'agent', ... });
  * ```
  */
-export interface SideCliSpec<Flags, Config extends SideRuntimeConfig> {
+export interface SideCliSpec<Flags, Config extends SideRuntimeConfig, HS extends SideHostServices = SideHostServices> {
   readonly side: PluginSide;
+  /** A new set of host services for one `run` (created before the plugins start). */
+  readonly hostServices?: () => HS;
   /** What `run` reports once the configuration and plugins are up, when the side has no {@link serve}. */
   readonly notBuiltYet: string;
   /** Runs the side with its loaded catalog until stopped; the catalog is closed afterwards. */
-  readonly serve?: (ctx: ServeContext<Config>) => Promise<number>;
+  readonly serve?: (ctx: ServeContext<Config, HS>) => Promise<number>;
   readonly parseFlags: (args: readonly string[]) => GoFlagsResult<Flags>;
   readonly flagsUsage: (command: string) => string;
   readonly loadConfig: (flags: Flags, io: LoadIO) => SideLoadResult<Config>;
@@ -143,7 +154,9 @@ function errorText(err: unknown): string {
  * export const { main, runCommand, validateCommand } = sideCli(spec);
  * ```
  */
-export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSpec<Flags, Config>): SideCli {
+export function sideCli<Flags, Config extends SideRuntimeConfig, HS extends SideHostServices = SideHostServices>(
+  spec: SideCliSpec<Flags, Config, HS>,
+): SideCli {
   const bin = `spire-${spec.side}`;
   const title = `SPIRE ${spec.side} configuration file`;
 
@@ -232,16 +245,22 @@ export function sideCli<Flags, Config extends SideRuntimeConfig>(spec: SideCliSp
     for (const w of loaded.warnings) log.warn(w.message, w.pos ? { config: formatPos(w.pos) } : undefined);
     log.info(`Starting ${bin}`, spec.startFields(config));
     const launched = spec.launched ? spec.launched(config) : config.plugins;
+    const hostServices = spec.hostServices?.();
     let catalog: Catalog;
     try {
-      catalog = await Catalog.load([...launched], { side: spec.side, trustDomain: config.trustDomain, log });
+      catalog = await Catalog.load([...launched], {
+        side: spec.side,
+        trustDomain: config.trustDomain,
+        log,
+        ...(hostServices ? { hostServices: (decl: PluginDeclaration) => hostServices.forPlugin(decl) } : {}),
+      });
     } catch (err) {
       return fail('Failed to load plugins', { error: errorText(err) });
     }
     if (spec.serve) {
       let code: number;
       try {
-        code = await spec.serve({ config, catalog, log, io });
+        code = await spec.serve({ config, catalog, log, io, hostServices });
       } catch (err) {
         code = fail(`${bin} failed`, { error: errorText(err) });
       }

@@ -15,6 +15,7 @@ import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { validatePlugins } from '../catalog/validate.js';
 import { serveServer } from '../run/command.js';
+import { ServerHostServices } from '../hostservice/agentstore.js';
 import { ADMIN_GROUPS, ADMIN_SYNOPSES, adminMain } from './admin/index.js';
 import type { AdminIO } from './admin/index.js';
 
@@ -27,8 +28,9 @@ export const NOT_BUILT_YET =
   'the configuration is valid and the plugins loaded and stopped again, but the rest of spire-server ' +
   '(the CA, the server APIs, agent attestation) is not built yet: there is no server to run';
 
-const cli = sideCli<FlagValues, RuntimeConfig>({
+const cli = sideCli<FlagValues, RuntimeConfig, ServerHostServices>({
   side: 'server',
+  hostServices: () => new ServerHostServices(),
   notBuiltYet: NOT_BUILT_YET,
   serve: serveServer,
   parseFlags,

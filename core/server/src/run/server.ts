@@ -25,6 +25,7 @@ import type { DataStore } from '../plugin/datastore/datastore.js';
 import { KeyManagerV1 } from '../plugin/keymanager/v1.js';
 import { NodeAttestorV1 } from '../plugin/nodeattestor/v1.js';
 import { ServerSvidRotator } from '../svid/server-svid.js';
+import type { ServerHostServices } from '../hostservice/agentstore.js';
 
 /** How often expired join tokens, entries and bundle authorities are pruned (SPIRE: hourly). */
 export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
@@ -38,6 +39,8 @@ export interface StartServerOptions {
   readonly clock?: Clock;
   /** Entry cache poll interval; default 1 s. */
   readonly cachePollIntervalMs?: number;
+  /** The host services the catalog's plugins were started with; bound to the DataStore here. */
+  readonly hostServices?: ServerHostServices;
 }
 
 /** A running server. */
@@ -73,6 +76,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const ds = new DataStoreV1(catalog.one('DataStore') as ManagedPlugin<'spire_ts.plugin.server.datastore.v1.DataStore'>);
     const km = new KeyManagerV1(catalog.one('KeyManager') as ManagedPlugin<'spire.plugin.server.keymanager.v1.KeyManager'>);
+    o.hostServices?.agentStore.bind(async (agentId) => (await ds.fetchNode(agentId)) !== undefined);
 
     const store = new CAJournalStore({ dataStore: ds, log });
     const manager = await createPersistentCAManager(
