@@ -5,7 +5,7 @@
 // comes last.
 import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -236,6 +236,9 @@ describe.skipIf(notBuilt !== undefined)('spire-agent end to end (real server and
       expect(exit, `agent still running ${Date.now() - started} ms after the ban:\n${agent.tail()}`).toEqual({ code: 1, signal: null });
       expect(agent.log).toMatch(/agent is banned/);
       expect(agent.log).toMatch(/Agent stopped serving/);
+      // As SPIRE's: the refused SVID is removed, so a restart attests again (and is refused there).
+      expect(agent.log).toMatch(/Agent is banned: removing SVID and shutting down/);
+      expect(existsSync(join(env.dir, 'agent', 'agent_svid.der'))).toBe(false);
       // Its Workload API is gone.
       const call = workloadClient(env.agentSocket);
       clients.push(call);

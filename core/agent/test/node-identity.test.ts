@@ -204,9 +204,14 @@ describe('node identity', () => {
     const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
     const admin = h.local('spire.api.server.agent.v1.Agent');
     await unary(admin[rpc].bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
+    expect(existsSync(join(d, SVID_FILE))).toBe(true);
     const err = await terminal;
     expect(err.code).toBe(code);
     expect(err.message).toMatch(message);
     expect(id.terminal).toBe(err);
+    // As SPIRE's agent: the refused SVID and its key are removed (the bundle stays), so a restart attests again.
+    expect(existsSync(join(d, SVID_FILE))).toBe(false);
+    expect(existsSync(join(d, KEY_FILE))).toBe(false);
+    expect(existsSync(join(d, BUNDLE_FILE))).toBe(true);
   });
 });

@@ -86,6 +86,8 @@ export class NodeIdentity {
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private terminalError: NodeIdentityError | undefined;
+  /** Removal of the agent SVID after a terminal denial (see {@link fatal}). */
+  private svidRemoval: Promise<void> | undefined;
   private readonly listeners = { svid: new Set<(s: AgentSvid) => void>(), bundle: new Set<(b: Bundle) => void>(), terminal: new Set<(e: NodeIdentityError) => void>() };
 
   constructor(private readonly opts: NodeIdentityOptions) {
@@ -360,10 +362,26 @@ export class NodeIdentity {
   private fatal(err: NodeIdentityError): void {
     if (this.terminalError) return;
     this.terminalError = err;
-    this.log.error(err.message);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const fn of this.listeners.terminal) fn(err);
+    // As SPIRE's agent: an SVID the server refuses for good is removed, so the
+    // next start attests again (and a banned agent is refused there) instead of
+    // presenting it. Listeners hear of the loss once the files are gone.
+    const lost = err.code === 'ERR_NODE_BANNED' || err.code === 'ERR_NODE_EVICTED' || err.code === 'ERR_NODE_IDENTITY_LOST';
+    if (!lost) {
+      this.log.error(err.message);
+      for (const fn of this.listeners.terminal) fn(err);
+      return;
+    }
+    const why = err.code === 'ERR_NODE_BANNED' ? 'Agent is banned' : 'Agent needs to re-attest';
+    this.log.error(`${why}: removing SVID and shutting down`, { error: err.message });
+    this.svidRemoval = this.storage.deleteSvid().then(
+      () => undefined,
+      (e: unknown) => this.log.error('Failed to remove SVID', { error: describeError(e) }),
+    );
+    void this.svidRemoval.then(() => {
+      for (const fn of this.listeners.terminal) fn(err);
+    });
   }
 
   async stop(): Promise<void> {
@@ -371,6 +389,7 @@ export class NodeIdentity {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.busy;
+    await this.svidRemoval;
     this.connection.close();
   }
 }

@@ -129,6 +129,16 @@ export class AgentStorage {
     await writeAtomic(this.path(DATA_FILE), `${JSON.stringify(data, null, 2)}\n`);
   }
 
+  /**
+   * Removes the agent SVID and its key (SPIRE's DeleteSVID), keeping the
+   * bundle and the agent data: after a ban or an eviction the next start
+   * attests again instead of presenting an SVID the server refuses.
+   */
+  async deleteSvid(): Promise<void> {
+    await rm(this.path(SVID_FILE), { force: true });
+    await rm(this.path(KEY_FILE), { force: true });
+  }
+
   async saveBundle(authorities: readonly Uint8Array[]): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeAtomic(this.path(BUNDLE_FILE), concatCertificates(authorities));
