@@ -2,16 +2,15 @@
  * The server gcp_iit `plugin_data`: SPIRE's keys (projectid_allow_list,
  * use_instance_metadata, service_account_file, allowed_label_keys,
  * allowed_metadata_keys, max_metadata_value_size, agent_path_template) plus
- * one of ours, clearly not SPIRE's: `google_certs_url`, where Google's token
+ * two of ours, clearly not SPIRE's: `google_certs_url`, where Google's token
  * signing certificates are fetched (default SPIRE's fixed
- * https://www.googleapis.com/oauth2/v1/certs; tests point it at a fake).
- *
- * `use_instance_metadata = true` needs the Compute Engine API
- * (instances.get), which this plugin does not implement yet: it is refused
- * at Configure rather than silently producing fewer selectors.
+ * https://www.googleapis.com/oauth2/v1/certs), and `compute_api_url`, the
+ * Compute Engine API behind `use_instance_metadata` (default
+ * https://compute.googleapis.com/compute/v1/); tests point them at fakes.
  */
 import { PluginError, s, type Infer } from '@spire-ts/plugin-sdk';
 import { GOOGLE_CERTS_URL } from './certs.js';
+import { COMPUTE_API_URL, ComputeError, readServiceAccountFile } from './compute.js';
 import { AgentPathTemplate, DEFAULT_AGENT_PATH_TEMPLATE, TemplateError } from './template.js';
 
 const httpUrl = (v: string): string | undefined => {
@@ -32,7 +31,11 @@ export const configSchema = s.object({
   max_metadata_value_size: s.int({ min: 0, default: 0 }),
   agent_path_template: s.string({ default: '' }),
   google_certs_url: s.string({ default: '', check: (v) => (v === '' ? undefined : httpUrl(v)) }),
+  compute_api_url: s.string({ default: '', check: (v) => (v === '' ? undefined : httpUrl(v)) }),
 });
+
+/** SPIRE's default `max_metadata_value_size`. */
+export const DEFAULT_MAX_METADATA_VALUE_SIZE = 128;
 
 export type RawConfig = Infer<typeof configSchema>;
 
@@ -42,16 +45,28 @@ export interface AttestorConfig {
   readonly projectIds: ReadonlySet<string>;
   readonly pathTemplate: AgentPathTemplate;
   readonly certsUrl: string;
+  /** With `use_instance_metadata`: where and how the instance is fetched, and which of its keys become selectors. */
+  readonly instanceMetadata?: {
+    readonly computeApiUrl: string;
+    readonly serviceAccountFile: string;
+    readonly allowedLabelKeys: ReadonlySet<string>;
+    readonly allowedMetadataKeys: ReadonlySet<string>;
+    readonly maxMetadataValueSize: number;
+  };
 }
 
 /** Cross-field checks and derived state. */
 export function buildAttestorConfig(raw: RawConfig, trustDomain: string): AttestorConfig {
   if (!trustDomain) throw PluginError.invalidArgument('core configuration is missing the trust domain');
   if (raw.projectid_allow_list.length === 0) throw PluginError.invalidArgument('projectid_allow_list is required');
-  if (raw.use_instance_metadata) {
-    throw PluginError.invalidArgument(
-      'use_instance_metadata is not supported by this gcp_iit server plugin yet (it needs the Compute Engine API for the tag, label and metadata selectors): remove it or set it to false',
-    );
+  if (raw.use_instance_metadata && raw.service_account_file) {
+    // Read now, so a missing or malformed key file stops Configure, not every attestation.
+    try {
+      readServiceAccountFile(raw.service_account_file);
+    } catch (err) {
+      if (err instanceof ComputeError) throw PluginError.invalidArgument(`service_account_file: ${err.message}`);
+      throw err;
+    }
   }
   let pathTemplate: AgentPathTemplate;
   try {
@@ -65,5 +80,16 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
     projectIds: new Set(raw.projectid_allow_list),
     pathTemplate,
     certsUrl: raw.google_certs_url || GOOGLE_CERTS_URL,
+    ...(raw.use_instance_metadata
+      ? {
+          instanceMetadata: {
+            computeApiUrl: raw.compute_api_url || COMPUTE_API_URL,
+            serviceAccountFile: raw.service_account_file,
+            allowedLabelKeys: new Set(raw.allowed_label_keys),
+            allowedMetadataKeys: new Set(raw.allowed_metadata_keys),
+            maxMetadataValueSize: raw.max_metadata_value_size || DEFAULT_MAX_METADATA_VALUE_SIZE,
+          },
+        }
+      : {}),
   };
 }

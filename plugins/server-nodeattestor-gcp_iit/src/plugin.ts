@@ -19,6 +19,7 @@ import {
 } from '@spire-ts/plugin-sdk';
 import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, firstPayload, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
 import { CertsError, GoogleKeyRetriever } from './certs.js';
+import { ComputeClient, ComputeError, GoogleCredentials, instanceSelectors } from './compute.js';
 import { buildAttestorConfig, configSchema, type AttestorConfig, type RawConfig } from './config.js';
 import { validateAgentPath } from './template.js';
 import { verifyIdentityToken, type IdentityToken } from './token.js';
@@ -33,6 +34,8 @@ export interface GcpIitServerOptions {
   log?: Logger;
   /** The clock (ms since the epoch), for tests. */
   now?: () => number;
+  /** Environment for GOOGLE_APPLICATION_CREDENTIALS / GCE_METADATA_HOST (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
   attested?: AttestedLookup;
 }
@@ -46,6 +49,7 @@ export interface AttestResult {
 export class GcpIitAttestor {
   private config: AttestorConfig | undefined;
   private keys: GoogleKeyRetriever | undefined;
+  private compute: ComputeClient | undefined;
   readonly tofu: TofuGuard;
 
   constructor(private readonly opts: GcpIitServerOptions = {}) {
@@ -56,6 +60,8 @@ export class GcpIitAttestor {
   configure(raw: RawConfig, trustDomain: string): void {
     const config = buildAttestorConfig(raw, trustDomain);
     if (!this.keys || this.keys.url !== config.certsUrl) this.keys = new GoogleKeyRetriever(config.certsUrl, this.opts.now);
+    const im = config.instanceMetadata;
+    this.compute = im ? new ComputeClient(im.computeApiUrl, new GoogleCredentials(im.serviceAccountFile, this.opts.env ?? process.env)) : undefined;
     this.config = config;
   }
 
@@ -75,12 +81,20 @@ export class GcpIitAttestor {
       throw new PluginError(Status.PERMISSION_DENIED, `identity token project ID ${JSON.stringify(token.projectId)} is not in the allow list (projectid_allow_list)`);
     }
     const spiffeId = agentId(config, token);
-    return this.tofu.guard(spiffeId, () =>
-      Promise.resolve({
-        spiffeId,
-        selectorValues: [`project-id:${token.projectId}`, `zone:${token.zone}`, `instance-name:${token.instanceName}`, `sa:${token.email}`],
-      }),
-    );
+    const compute = this.compute;
+    return this.tofu.guard(spiffeId, async () => {
+      const selectorValues = [`project-id:${token.projectId}`, `zone:${token.zone}`, `instance-name:${token.instanceName}`, `sa:${token.email}`];
+      const im = config.instanceMetadata;
+      if (im && compute) {
+        try {
+          selectorValues.push(...instanceSelectors(await compute.instance(token.projectId, token.zone, token.instanceName), im));
+        } catch (err) {
+          if (err instanceof ComputeError) throw PluginError.internal(err.message.startsWith('metadata ') ? err.message : `failed to fetch instance metadata: ${err.message}`);
+          throw err;
+        }
+      }
+      return { spiffeId, selectorValues };
+    });
   }
 }
 

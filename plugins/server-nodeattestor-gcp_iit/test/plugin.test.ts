@@ -2,11 +2,24 @@
 // fake Google certificates endpoint: configuration checks, the agent path
 // template, trust on first use, certificate fetching and caching, and
 // refusals of hostile tokens.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@spire-ts/plugin-sdk';
 import { rejection, servePluginInProcess, type InProcessPlugin } from '@spire-ts/conformance';
 import { GCP_IIT_INSTANCE } from '../../../conformance/src/fixtures/gcp_iit.js';
-import { identityClaims, makeGcpSigner, signJwt, startGcpFakes, type GcpFakes, type GcpInstance, type GcpTestSigner } from '../../../conformance/src/fixtures/gcp_iit-fakes.js';
+import {
+  computeInstance,
+  identityClaims,
+  makeGcpSigner,
+  makeServiceAccount,
+  signJwt,
+  startGcpFakes,
+  type GcpFakes,
+  type GcpInstance,
+  type GcpTestSigner,
+} from '../../../conformance/src/fixtures/gcp_iit-fakes.js';
 import { GoogleKeyRetriever, gcpIitServerPlugin, parseKeySet } from '../src/index.js';
 
 type Svc = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
@@ -57,7 +70,8 @@ describe('server gcp_iit configuration', () => {
   it.each([
     ['', /projectid_allow_list is required/],
     ['projectid_allow_list = []', /projectid_allow_list is required/],
-    ['projectid_allow_list = ["p"]\nuse_instance_metadata = true', /use_instance_metadata is not supported .*Compute Engine API/],
+    ['projectid_allow_list = ["p"]\nuse_instance_metadata = true\nservice_account_file = "/nonexistent/key.json"', /service_account_file: cannot read service account file "\/nonexistent\/key.json"/],
+    ['projectid_allow_list = ["p"]\ncompute_api_url = "ftp://x"', /compute_api_url.*http\(s\) URL/],
     ['projectid_allow_list = ["p"]\nagent_path_template = "/{{ .Nope }}"', /failed to parse agent path template: .*unsupported action "\{\{ \.Nope \}\}"/],
     ['projectid_allow_list = ["p"]\nagent_path_template = "/{{ .ProjectID"', /unclosed action/],
     ['projectid_allow_list = ["p"]\ngoogle_certs_url = "file:///etc/passwd"', /google_certs_url.*http\(s\) URL/],
@@ -180,6 +194,86 @@ describe('Google key retrieval', () => {
       expect((fakes.counts.get('certs') ?? 0) - before).toBe(4);
     } finally {
       fakes.certsExpires = undefined;
+    }
+  });
+});
+
+describe('server gcp_iit with use_instance_metadata (Compute Engine API)', () => {
+  let dir: string;
+  let keyFile: string;
+  const md = (extra = ''): string =>
+    data(
+      `use_instance_metadata = true\nservice_account_file = ${JSON.stringify(keyFile)}\ncompute_api_url = ${JSON.stringify(fakes.computeUrl)}\n` +
+        `allowed_label_keys = ["env", "absent"]\nallowed_metadata_keys = ["role", "empty"]\n${extra}`,
+    );
+  const register = (i: GcpInstance, metadata: Record<string, string> = { role: 'frontend', empty: '', secret: 's3cr3t' }): void => {
+    fakes.instances.set(`${i.projectId}/${i.zone}/${i.instanceName}`, computeInstance(i, { tags: ['web', 'prod'], labels: { team: 'core', env: 'prod' }, metadata }));
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gcp-iit-md-'));
+    keyFile = join(dir, 'key.json');
+    writeFileSync(keyFile, fakes.serviceAccount.keyFile(fakes.tokenUri));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("adds SPIRE's tag, allowed label and allowed metadata selectors, with one OAuth token for many calls", async () => {
+    await p.configure(md());
+    const tokensBefore = fakes.counts.get('token') ?? 0;
+    for (let n = 0; n < 2; n++) {
+      const i = instance();
+      register(i);
+      expect((await attest(p, token(i))).selector_values).toEqual([
+        `project-id:${i.projectId}`,
+        `zone:${i.zone}`,
+        `instance-name:${i.instanceName}`,
+        `sa:${i.email}`,
+        'tag:web',
+        'tag:prod',
+        'label:env:prod',
+        'metadata:role:frontend',
+        'metadata:empty:',
+      ]);
+    }
+    expect((fakes.counts.get('token') ?? 0) - tokensBefore).toBe(1);
+  });
+
+  it('refuses a metadata value over max_metadata_value_size with INTERNAL, as SPIRE', async () => {
+    await p.configure(md('max_metadata_value_size = 4'));
+    const i = instance();
+    register(i);
+    const err = await rejection(attest(p, token(i)));
+    expect(err.code).toBe(Status.INTERNAL);
+    expect(err.details).toBe('metadata "role" exceeded value limit (8 > 4)');
+  });
+
+  it('an instance the Compute API does not know, or a key the token endpoint refuses, fails with the API\'s reason', async () => {
+    await p.configure(md());
+    const missing = await rejection(attest(p, token(instance({ instanceName: 'not-in-compute' }))));
+    expect(missing.code).toBe(Status.INTERNAL);
+    expect(missing.details).toMatch(/^failed to fetch instance metadata: .*HTTP 404: The resource 'projects\/.*\/instances\/.*' was not found$/);
+
+    const forged = join(dir, 'forged.json');
+    writeFileSync(forged, makeServiceAccount(fakes.serviceAccount.email).keyFile(fakes.tokenUri));
+    await p.configure(md().replace(JSON.stringify(keyFile), JSON.stringify(forged)));
+    const i = instance();
+    register(i);
+    const refused = await rejection(attest(p, token(i)));
+    expect(refused.code).toBe(Status.INTERNAL);
+    expect(refused.details).toMatch(/failed to get an access token: .*\/token: HTTP 400: invalid_grant: Invalid JWT Signature\./);
+  });
+
+  it('without service_account_file uses the metadata server token of the VM (Application Default Credentials)', async () => {
+    const adc = await servePluginInProcess(gcpIitServerPlugin({ attested: () => Promise.resolve(false), env: { GCE_METADATA_HOST: fakes.metadataHost } }));
+    try {
+      await adc.configure(md().replace(`service_account_file = ${JSON.stringify(keyFile)}\n`, ''));
+      const i = instance();
+      register(i);
+      const before = fakes.counts.get('metadata-token') ?? 0;
+      expect((await attest(adc, token(i))).selector_values).toContain('metadata:role:frontend');
+      expect(fakes.counts.get('metadata-token')).toBe(before + 1);
+    } finally {
+      await adc.close();
     }
   });
 });
