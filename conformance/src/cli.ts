@@ -17,9 +17,16 @@ created next to the named one and dropped after), e.g.
   --plugin-data 'database_type = "postgres" connection_string = "postgres://postgres@127.0.0.1/{{db}}?sslmode=disable"'
 The plugin runs with SPIRE_TS_DATASTORE_TEST_CLOCK=1 and must take each call's clock from the
 spire-ts-test-now metadata for the time-dependent cases.
+WorkloadAttestor plugins also run the WorkloadAttestor contract with a fixture (unix, docker, k8s):
+real workload processes, a fake procfs root given as HOST_PROC, fakes of the Docker Engine or the
+kubelet; the fixture's plugin_data is used when --plugin-data is empty. The fixture is the plugin's
+name for a built-in; an external plugin names one with --fixture, e.g.
+  --plugin agent:WorkloadAttestor:docker
+  --type WorkloadAttestor --side agent --plugin-cmd ./my-docker-attestor --fixture docker
 options:
   --trust-domain NAME   trust domain sent in Configure (default example.org)
   --only SUBSTRING      run only cases whose name contains SUBSTRING
+  --fixture NAME        the WorkloadAttestor fixture (default: the plugin's name)
   --verbose             show the plugin's logs
   --agent-cmd PATH      with --attestor: the agent-side plugin binary (default: the built-in)
   --server-cmd PATH     with --attestor: the server-side plugin binary (default: the built-in)
@@ -45,6 +52,7 @@ try {
       'server-cmd': { type: 'string' },
       'trust-domain': { type: 'string' },
       only: { type: 'string' },
+      fixture: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,6 +81,7 @@ if (args.attestor !== undefined) {
 } else if (args['agent-cmd'] || args['server-cmd']) {
   fail('--agent-cmd and --server-cmd go with --attestor');
 }
+if (args.fixture !== undefined && args.attestor !== undefined) fail('--fixture does not apply to --attestor (the attestor name is the fixture)');
 
 /** `--attestor NAME`: the NodeAttestor suite with the registered fixture; exits. */
 async function runAttestor(
@@ -151,8 +160,15 @@ try {
 } catch (err) {
   fail(`--plugin-data: ${err instanceof Error ? err.message : String(err)}`);
 }
-for (const suite of suitesFor(suiteTarget, log)) {
+if (args.fixture !== undefined) {
+  if (target.type !== 'WorkloadAttestor') fail(`--fixture applies to WorkloadAttestor plugins, not ${target.type}`);
+  const { WORKLOAD_FIXTURES } = await import('./fixtures/workload.js');
+  if (!WORKLOAD_FIXTURES[args.fixture]) fail(`unknown WorkloadAttestor fixture ${JSON.stringify(args.fixture)} (known: ${Object.keys(WORKLOAD_FIXTURES).sort().join(', ')})`);
+}
+for (const suite of suitesFor(suiteTarget, log, args.fixture !== undefined ? { fixture: args.fixture } : {})) {
   if (args.only) suite.cases = suite.cases.filter((c) => c.name.includes(args.only!));
+  // A suite --only left empty is not set up (a fixture may start fakes and processes).
+  if (suite.cases.length === 0) continue;
   process.stdout.write(`# ${suite.name}\n`);
   await runSuite(suite, print);
 }

@@ -21,3 +21,8 @@ export type { BuiltInFixtureEnv, InteractiveNegativeCase, ServerAttestor } from 
 export { FIXTURES } from './fixtures/index.js';
 export { ca as x509popTestCa, node as x509popTestNode, newKey as x509popTestKey, payloadFor as x509popPayload, popResponse as x509popResponse, challengeNonce as x509popChallengeNonce } from './fixtures/x509pop-pki.js';
 export type { Issued as X509popIssued, NodeOptions as X509popNodeOptions } from './fixtures/x509pop-pki.js';
+export { workloadAttestorSuite, pidReference } from './suites/workloadattestor/suite.js';
+export type { WorkloadAttestorContext, WorkloadAttestorSuiteOptions } from './suites/workloadattestor/suite.js';
+export { SCENARIOS as WORKLOAD_SCENARIOS } from './suites/workloadattestor/fixture.js';
+export type { WorkloadFixture, WorkloadFixtureEnv, WorkloadScenario, WorkloadOutcome, KnownWorkload, ReferenceSupport, ScenarioKind } from './suites/workloadattestor/fixture.js';
+export { WORKLOAD_FIXTURES } from './fixtures/workload.js';

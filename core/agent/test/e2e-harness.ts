@@ -39,8 +39,9 @@ export class Proc {
     readonly name: string,
     args: string[],
     cwd: string,
+    env?: Readonly<Record<string, string>>,
   ) {
-    this.child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     const append = (d: Buffer): void => {
       this.log += d.toString();
       for (const w of this.#waiters) w();
@@ -102,6 +103,10 @@ export interface E2eOptions {
   defaultX509SvidTtl?: string;
   /** Agent `experimental { sync_interval }`. */
   agentSyncInterval?: string;
+  /** The agent's WorkloadAttestor plugin blocks (default: `WorkloadAttestor "unix" { plugin_data {} }`). */
+  workloadAttestors?: string;
+  /** Extra environment of the agent process (its plugins inherit it), e.g. HOST_PROC. */
+  agentEnv?: Readonly<Record<string, string>>;
 }
 
 /** One trust domain: a server and an agent, started and restarted on demand, in one temp directory. */
@@ -190,21 +195,21 @@ plugins {
 plugins {
   NodeAttestor "join_token" { plugin_data {} }
   KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
+  ${this.opts.workloadAttestors ?? 'WorkloadAttestor "unix" { plugin_data {} }'}
 }
 `,
     );
   }
 
   async startAgent(): Promise<Proc> {
-    const p = this.#spawn('spire-agent', [AGENT_MAIN, 'run', '-config', join(this.dir, 'agent.conf')]);
+    const p = this.#spawn('spire-agent', [AGENT_MAIN, 'run', '-config', join(this.dir, 'agent.conf')], this.opts.agentEnv);
     this.agent = p;
     await p.waitFor('spire-agent is ready', 30_000);
     return p;
   }
 
-  #spawn(name: string, args: string[]): Proc {
-    const p = new Proc(name, args, this.dir);
+  #spawn(name: string, args: string[], env?: Readonly<Record<string, string>>): Proc {
+    const p = new Proc(name, args, this.dir, env);
     this.procs.push(p);
     return p;
   }

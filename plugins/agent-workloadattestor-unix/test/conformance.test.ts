@@ -13,9 +13,11 @@ describe('agent:WorkloadAttestor:unix conformance', () => {
   for (const suite of suitesFor(target)) {
     it(suite.name, async () => {
       const results = await runSuite(suite);
-      const failed = results.filter((r) => r.status !== 'passed');
+      const failed = results.filter((r) => r.status === 'failed');
       for (const f of failed) console.error(`${f.status}: ${f.suite} / ${f.name}: ${f.message}`);
       expect(failed).toEqual([]);
+      // The WorkloadAttestor contract skips what the unix attestor has not (a backend, cgroups), saying so.
+      for (const r of results.filter((x) => x.status === 'skipped')) expect(r.message).toMatch(/the unix attestor (has no|does not read|has no notion)/);
       expect(results.length).toBe(suite.cases.length);
     }, 60_000);
   }

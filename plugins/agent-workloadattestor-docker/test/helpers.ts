@@ -1,0 +1,87 @@
+// Test helpers: the plugin in-process over its real gRPC socket, real
+// workload processes, and a fake proc root + fake Docker engine for them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { unary } from '@spire-ts/common';
+import { createLogger, startPluginServer, type PluginDefinition } from '@spire-ts/plugin-sdk';
+import { createClient } from '@spire-ts/proto';
+
+export { writeFakeProc } from '../../../conformance/src/fixtures/fake-proc.js';
+export { startFakeDockerEngine, type FakeDockerEngine, type FakeContainer } from '../../../conformance/src/fixtures/docker-engine.js';
+
+export const WA = 'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor';
+export type WAClient = ReturnType<typeof createClient<typeof WA>>;
+
+export const CID = 'b6f1e2d3c4a5968778695a4b3c2d1e0f9e8d7c6b5a49382716054f3e2d1c0b9a';
+export const CID2 = 'a1a2a3a4a5a6a7a8a9a0b1b2b3b4b5b6b7b8b9b0c1c2c3c4c5c6c7c8c9c0d1d2';
+
+/** cgroup v2, systemd driver, as the host sees a Docker container's process. */
+export const dockerCgroup = (id: string) => `0::/system.slice/docker-${id}.scope\n`;
+/** cgroup v1 (cgroupfs driver). */
+export const dockerCgroupV1 = (id: string) => `12:pids:/docker/${id}\n4:memory:/docker/${id}\n1:name=systemd:/docker/${id}\n0::/system.slice/containerd.service\n`;
+export const HOST_CGROUP = '0::/user.slice/user-1000.slice/session-2.scope\n';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface InProcess {
+  wa: WAClient;
+  configure(hcl: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export async function inProcess<C>(def: PluginDefinition<typeof WA, C>): Promise<InProcess> {
+  const srv = await startPluginServer(def, { log: createLogger({ level: 'error' }) });
+  const wa = createClient(WA, srv.target, grpc.credentials.createInsecure());
+  const config = createClient('spire.service.common.config.v1.Config', srv.target, grpc.credentials.createInsecure());
+  return {
+    wa,
+    configure: (hcl) => unary(config, 'Configure', { core_configuration: { trust_domain: 'example.org' }, hcl_configuration: hcl }),
+    async close() {
+      wa.close();
+      config.close();
+      await srv.close();
+    },
+  };
+}
+
+/** The gRPC error a promise rejects with. */
+export async function rejection(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export const attest = (wa: WAClient, pid: number) => unary(wa, 'Attest', { pid }, { deadlineMs: 20_000 }).then((r) => r.selector_values);
+
+const children = new Set<ChildProcess>();
+
+/** A real `sleep` process to attest. */
+export async function sleeper(): Promise<ChildProcess & { pid: number }> {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  children.add(child);
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return child as ChildProcess & { pid: number };
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  children.delete(child);
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all([...children].map((c) => stop(c)));
+}
