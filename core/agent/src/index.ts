@@ -50,6 +50,10 @@ export {
   MAX_SOCKET_PATH_BYTES,
   SOCKET_DIR_MODE,
   workloadApiHandlers,
+  addSdsService,
+  sdsHandlers,
+  buildSdsResponse,
+  SECRET_TYPE_URL,
   claimsToStruct,
   ComposeError,
 } from './workload/index.js';
@@ -70,6 +74,8 @@ export type {
   WorkloadAttestationErrorReason,
   WorkloadApiServerOptions,
   WorkloadHandlerDeps,
+  SdsOptions,
+  SdsHandlerDeps,
 } from './workload/index.js';
 export type { AgentServerApi, AgentEntry, X509SvidResult, JwtSvidResult } from './node/server-api.js';
 export {
@@ -98,4 +104,6 @@ export {
 export type { NodeIdentityOptions, AgentSvid, AgentNodeAttestor } from './node/index.js';
 export { startAgent } from './run/agent.js';
 export type { StartAgentOptions, RunningAgent } from './run/agent.js';
+export { AdminApiServer, checkAdminSocketPath, agentDebugService } from './admin/index.js';
+export type { AdminApiServerOptions, AgentDebugSource } from './admin/index.js';
 export { serveAgent } from './run/command.js';

@@ -12,6 +12,7 @@ import { AgentManager } from '../manager/index.js';
 import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
 import type { NodeIdentityError } from '../node/index.js';
 import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService } from '../workload/index.js';
+import { AdminApiServer, checkAdminSocketPath } from '../admin/index.js';
 
 export interface StartAgentOptions {
   readonly config: RuntimeConfig;
@@ -24,6 +25,8 @@ export interface RunningAgent {
   readonly identity: NodeIdentity;
   readonly manager: AgentManager;
   readonly workloadApi: WorkloadApiServer | undefined;
+  /** The admin API (Debug), when `admin_socket_path` is set. */
+  readonly adminApi: AdminApiServer | undefined;
   readonly health: HealthListener | undefined;
   /** Resolves with the terminal error if the node identity is lost (banned, evicted...). */
   readonly terminated: Promise<NodeIdentityError>;
@@ -35,7 +38,9 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const { config, catalog, log } = o;
   const stops = new StopStack();
   const stopAll = (): Promise<void> => stops.stopAll(log);
+  const startedAt = new Date();
   try {
+    if (config.adminSocketPath) checkAdminSocketPath(config.adminSocketPath, config.workloadApi.disabled ? undefined : config.socketPath);
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const nodePlugins = catalog.ofType('NodeAttestor');
     let attestor: AgentNodeAttestor | undefined;
@@ -71,11 +76,30 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         log,
         allowedForeignJwtClaims: config.workloadApi.allowedForeignJwtClaims,
         allowUnauthenticatedVerifiers: config.workloadApi.allowUnauthenticatedVerifiers,
+        sds: config.sds.disabled ? false : config.sds,
         addServices: (server) => addWorkloadHealthService(server, { socketPath: config.socketPath, log }),
       });
       await api.start(config.socketPath);
       stops.push(() => api.close());
       workloadApi = api;
+    }
+
+    let adminApi: AdminApiServer | undefined;
+    if (config.adminSocketPath) {
+      const admin = new AdminApiServer({
+        source: {
+          agentSvidChain: () => identity.svid.chain,
+          bundle: () => manager.bundle,
+          lastSync: () => manager.lastSync,
+          stats: () => manager.stats,
+        },
+        log,
+        startedAt,
+        ...(config.workloadApi.disabled ? {} : { workloadSocketPath: config.socketPath }),
+      });
+      await admin.start(config.adminSocketPath);
+      stops.push(() => admin.close());
+      adminApi = admin;
     }
 
     const health = await serveHealthChecks(
@@ -92,7 +116,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       log,
     );
     log.info('spire-agent is ready', { spiffe_id: identity.svid.spiffeId, socket_path: config.socketPath });
-    return { identity, manager, workloadApi, health, terminated, close: stopAll };
+    return { identity, manager, workloadApi, adminApi, health, terminated, close: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

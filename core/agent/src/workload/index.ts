@@ -27,3 +27,5 @@ export { workloadApiHandlers } from './handlers.js';
 export type { WorkloadHandlerDeps } from './handlers.js';
 export { claimsToStruct, ComposeError } from './responses.js';
 export { addWorkloadHealthService, workloadHealthService } from './health.js';
+export { addSdsService, sdsHandlers, buildSdsResponse, SECRET_TYPE_URL, DEFAULT_SDS_SVID_WAIT_MS } from './sds.js';
+export type { SdsOptions, SdsHandlerDeps } from './sds.js';

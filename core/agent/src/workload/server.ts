@@ -15,6 +15,7 @@ import type { WorkloadCache } from './cache.js';
 import type { CallerProcess, WorkloadAttestation } from './attestation.js';
 import { workloadApiHandlers } from './handlers.js';
 import { prepareSocketPath } from './socket.js';
+import { addSdsService, type SdsOptions } from './sds.js';
 
 export interface WorkloadApiServerOptions {
   cache: WorkloadCache;
@@ -26,6 +27,11 @@ export interface WorkloadApiServerOptions {
   allowedForeignJwtClaims?: readonly string[];
   /** SPIRE `allow_unauthenticated_verifiers`. */
   allowUnauthenticatedVerifiers?: boolean;
+  /**
+   * Envoy SDS v3 on the same socket (SPIRE serves it unless `disable_sds_api`):
+   * its resource names, or `false` not to serve it. Default: served with SPIRE's names.
+   */
+  sds?: SdsOptions | false;
   /** Registers more services on the same socket (Envoy SDS, health); they find callers with {@link WorkloadApiServer.callerOf}. */
   addServices?: (server: grpc.Server) => void;
   /** How long close() lets calls finish before cutting connections; default 5 s. */
@@ -97,6 +103,19 @@ export class WorkloadApiServer {
         },
       }),
     );
+    if (this.#options.sds !== false) {
+      addSdsService(server, {
+        cache: this.#options.cache,
+        attestation: this.#options.attestation,
+        callerOf: (call) => this.callerOf(call),
+        log: this.#log,
+        ...(this.#options.sds ? { options: this.#options.sds } : {}),
+        trackStream: (end) => {
+          this.#streams.add(end);
+          return () => this.#streams.delete(end);
+        },
+      });
+    }
     this.#options.addServices?.(server);
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
