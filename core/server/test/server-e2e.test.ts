@@ -183,3 +183,21 @@ describe('spire-server run', () => {
     expect(r.status).toBe('SERVING');
   });
 });
+
+describe('spire-server run: rate limits (server.ratelimit, SPIRE defaults)', () => {
+  it('one attestation per second per client IP: back-to-back attestations from 127.0.0.1 are spaced by the limiter', async () => {
+    const tokens = await Promise.all([joinToken(), joinToken(), joinToken()]);
+    // Let the bucket refill after the attestations above.
+    await new Promise((r) => setTimeout(r, 1100));
+    const t0 = Date.now();
+    const done: number[] = [];
+    await Promise.all(tokens.map((t) => attest(t).then(() => done.push(Date.now() - t0))));
+    done.sort((a, b) => a - b);
+    // The first goes through at once; the others wait for their token (1 s, then 2 s).
+    expect(done[2]! - done[0]!).toBeGreaterThanOrEqual(1800);
+    // Admin calls on the socket are never limited.
+    const t1 = Date.now();
+    await Promise.all([joinToken(), joinToken(), joinToken(), joinToken()]);
+    expect(Date.now() - t1).toBeLessThan(1000);
+  }, 30_000);
+});

@@ -20,6 +20,7 @@ import { authorize, DEFAULT_POLICY, type Rule } from './authz.js';
 import { setCaller, type Caller } from './caller.js';
 import type { ApiDeps } from './deps.js';
 import { apiError } from './errors.js';
+import { RateLimits, callCount, ipOf, type RateLimitConfig } from './ratelimit.js';
 
 /** The server's TLS identity: its SVID chain (leaf first) and private key, PEM. */
 export interface TlsIdentity {
@@ -49,6 +50,8 @@ export interface EndpointsOptions {
   readonly identity?: TlsIdentity;
   readonly policy?: ReadonlyMap<string, Rule>;
   readonly log?: Logger;
+  /** SPIRE's per-IP rate limits on the TCP endpoint (`server.ratelimit`); omitted = none. */
+  readonly rateLimit?: RateLimitConfig;
 }
 
 type AnyHandler = (call: object, callback?: (err: unknown, value?: unknown) => void) => unknown;
@@ -86,10 +89,12 @@ export class Endpoints {
   readonly #localGrpc = new LeanGrpcServer();
   #tls: http2.Http2SecureServer | undefined;
   readonly #peers = new WeakMap<TLSSocket, PeerState>();
+  readonly #limits: RateLimits | undefined;
   #started = false;
 
   constructor(options: EndpointsOptions) {
     this.#o = options;
+    this.#limits = options.rateLimit ? new RateLimits(options.rateLimit) : undefined;
     for (const s of options.services) {
       this.#register(this.#tlsGrpc, s, (call) => this.#identifyTls(call));
       this.#register(this.#localGrpc, s, () => ({ kind: 'local' }));
@@ -123,14 +128,20 @@ export class Endpoints {
           return;
         }
         setCaller(call, caller);
+        const run = (): void => {
+          try {
+            const r = handler(call, callback);
+            if (r && typeof (r as Promise<unknown>).catch === 'function') (r as Promise<unknown>).catch(fail);
+          } catch (err) {
+            fail(err);
+          }
+        };
+        const limited = this.#limits && caller.kind !== 'local' ? RateLimits.methodOf(path) : undefined;
         authorize(this.#o.deps, path, caller, policy).then(
           () => {
-            try {
-              const r = handler(call, callback);
-              if (r && typeof (r as Promise<unknown>).catch === 'function') (r as Promise<unknown>).catch(fail);
-            } catch (err) {
-              fail(err);
-            }
+            if (!limited || !this.#limits || caller.kind === 'local') return run();
+            const c = call as { request?: unknown; on?(e: 'cancelled', fn: () => void): unknown };
+            this.#limits.wait(limited, ipOf(caller.address), callCount(limited, c.request), (onCancel) => c.on?.('cancelled', onCancel)).then(run, fail);
           },
           (err: unknown) => {
             this.#log?.debug('Call denied', { method: path, caller: caller.kind === 'x509' ? caller.spiffeId : caller.kind, error: (err as Error).message });

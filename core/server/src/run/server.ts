@@ -157,6 +157,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
       tcp: { host: config.bindAddress, port: config.bindPort },
       adminSocketPath: config.socketPath,
       identity: first,
+      rateLimit: config.rateLimit,
       services: [
         service('spire.api.server.agent.v1.Agent', agentService(deps)),
         service('spire.api.server.entry.v1.Entry', entryService(deps)),
