@@ -23,13 +23,16 @@ export async function readBundle(sql: Sql, trustDomain: string, forUpdate = ''):
   return row ? rowToBundle(row) : null;
 }
 
-async function insertBundle(tx: Sql, b: Bundle, now: number): Promise<void> {
+async function insertBundle(tx: Sql, b: Bundle, now: number, onConflict?: () => never): Promise<void> {
   try {
     await tx.exec('INSERT INTO bundles (trust_domain, data, refresh_hint, sequence_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', [
       b.trustDomain, encodeBundleData(b), b.refreshHint, b.sequenceNumber, now, now,
     ]);
   } catch (err) {
-    if (err instanceof SqlError && err.kind === 'unique') throw alreadyExists(`bundle for ${b.trustDomain} already exists`);
+    if (err instanceof SqlError && err.kind === 'unique') {
+      onConflict?.();
+      throw alreadyExists(`bundle for ${b.trustDomain} already exists`);
+    }
     throw err;
   }
 }
@@ -49,18 +52,41 @@ export function createBundle(ctx: Ctx, input: NewBundle): Promise<Bundle> {
   });
 }
 
-/** Creates or replaces, inside the caller's transaction. */
-export async function setBundleIn(tx: Sql, b: Bundle, forUpdate: string, now: number): Promise<Bundle> {
+/** Creates or replaces, inside the caller's transaction; `onConflict` is called if another writer inserted it meanwhile. */
+export async function setBundleIn(tx: Sql, b: Bundle, forUpdate: string, now: number, onConflict?: () => never): Promise<Bundle> {
   const existing = await readBundle(tx, b.trustDomain, forUpdate);
   if (existing) await writeBundle(tx, b, now);
-  else await insertBundle(tx, b, now);
+  else await insertBundle(tx, b, now, onConflict);
   return b;
+}
+
+/** Thrown by {@link insertBundle} when another writer inserted the same trust domain first. */
+class InsertRace extends Error {}
+
+/**
+ * Runs a create-or-modify transaction again when it lost an insert race: a
+ * locking read of a row that does not exist yet locks nothing, so two
+ * servers publishing the first bundle of a trust domain at once can both
+ * try to insert it. The retry finds the row and takes the update path.
+ */
+async function retryInsertRace<T>(attempt: (onConflict: () => never) => Promise<T>): Promise<T> {
+  const raced = (): never => {
+    throw new InsertRace();
+  };
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt(raced);
+    } catch (err) {
+      if (!(err instanceof InsertRace)) throw err;
+      if (i >= 2) throw alreadyExists('bundle was created concurrently and could not be updated; retry');
+    }
+  }
 }
 
 export function setBundle(ctx: Ctx, input: NewBundle): Promise<Bundle> {
   const b = normalizeBundle(input);
   const now = ctx.now();
-  return ctx.db.transaction((tx) => setBundleIn(tx, b, ctx.db.forUpdate, now));
+  return retryInsertRace((raced) => ctx.db.transaction((tx) => setBundleIn(tx, b, ctx.db.forUpdate, now, raced)));
 }
 
 export function updateBundle(ctx: Ctx, input: NewBundle, mask: BundleMask | undefined): Promise<Bundle> {
@@ -84,16 +110,18 @@ export function updateBundle(ctx: Ctx, input: NewBundle, mask: BundleMask | unde
 export function appendBundle(ctx: Ctx, input: NewBundle): Promise<Bundle> {
   const b = normalizeBundle(input);
   const now = ctx.now();
-  return ctx.db.transaction(async (tx) => {
-    const current = await readBundle(tx, b.trustDomain, ctx.db.forUpdate);
-    if (!current) {
-      await insertBundle(tx, b, now);
-      return b;
-    }
-    const { bundle, changed } = mergeBundles(current, b);
-    if (changed) await writeBundle(tx, bundle, now);
-    return bundle;
-  });
+  return retryInsertRace((raced) =>
+    ctx.db.transaction(async (tx) => {
+      const current = await readBundle(tx, b.trustDomain, ctx.db.forUpdate);
+      if (!current) {
+        await insertBundle(tx, b, now, raced);
+        return b;
+      }
+      const { bundle, changed } = mergeBundles(current, b);
+      if (changed) await writeBundle(tx, bundle, now);
+      return bundle;
+    }),
+  );
 }
 
 export async function listBundles(sql: Sql, pagination: Pagination | undefined): Promise<ListBundlesResponse> {
