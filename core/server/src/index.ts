@@ -144,3 +144,7 @@ export { NodeAttestorV1 } from './plugin/nodeattestor/v1.js';
 export { attestJoinToken, JOIN_TOKEN_TYPE, joinTokenAgentId } from './attestor/join-token.js';
 export { AgentStoreHostService, ServerHostServices, AGENT_STORE_SERVICE } from './hostservice/agentstore.js';
 export type { AgentLookup } from './hostservice/agentstore.js';
+export { trustDomainService, relationshipFromProto, relationshipToProto } from './api/trustdomain.js';
+export type { BundleRefresher } from './api/trustdomain.js';
+export { BundleEndpointServer, BundleFetchError, BundleRefreshManager, bundlesEqual, checkBundleTrustDomain, fetchFederatedBundle, loadServingCert } from './federation/index.js';
+export type { BundleEndpointAuth, BundleEndpointOptions, BundleManagerOptions, EndpointIdentity, FetchBundleOptions, TrustDomainConfig, UpdateResult } from './federation/index.js';

@@ -295,7 +295,7 @@ describe('spire-server flags, help and commands', () => {
     expect(none.stderr).toMatch(/^Usage: spire-server \[--version\] \[--help\] <command> \[<args>\]\n\nAvailable commands are:\n/);
     // Every command, sorted, as SPIRE lists them: the admin verbs with run and validate.
     const listed = [...none.stderr.matchAll(/^ {4}(\S+) +(.*)$/gm)].map((m) => m[1]);
-    expect(listed).toEqual(['agent', 'bundle', 'entry', 'healthcheck', 'jwt', 'run', 'token', 'validate', 'x509']);
+    expect(listed).toEqual(['agent', 'bundle', 'entry', 'federation', 'healthcheck', 'jwt', 'run', 'token', 'validate', 'x509']);
     expect(none.stderr).toMatch(/^ {4}run +Runs the server$/m);
     expect(none.stderr).toMatch(/^ {4}validate +Validates a SPIRE server configuration file$/m);
     expect(none.stderr).toMatch(/^ {4}entry +Manages registration entries \(count, create, delete, show, update\)$/m);

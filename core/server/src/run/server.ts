@@ -14,6 +14,9 @@ import { Endpoints, service } from '../api/endpoints.js';
 import { entryService } from '../api/entry.js';
 import { healthService } from '../api/health.js';
 import { svidService } from '../api/svid.js';
+import { trustDomainService } from '../api/trustdomain.js';
+import { BundleEndpointServer } from '../federation/endpoint.js';
+import { BundleRefreshManager, type TrustDomainConfig } from '../federation/manager.js';
 import { systemClock, type Clock } from '../ca/clock.js';
 import type { CAManager } from '../ca/manager/manager.js';
 import { CAJournalStore, createPersistentCAManager } from '../ca/persistence.js';
@@ -32,6 +35,10 @@ export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 /** How often the published bundle is re-read from the DataStore (other servers, AppendBundle). */
 export const BUNDLE_REFRESH_MS = 5_000;
 
+const ACME_UNSUPPORTED =
+  'federation.bundle_endpoint: the ACME profile is not supported by spire-ts (it cannot obtain certificates from an ACME CA); ' +
+  'use profile "https_web" with serving_cert_file, or profile "https_spiffe"';
+
 export interface StartServerOptions {
   readonly config: RuntimeConfig;
   readonly catalog: Catalog;
@@ -41,6 +48,8 @@ export interface StartServerOptions {
   readonly cachePollIntervalMs?: number;
   /** The host services the catalog's plugins were started with; bound to the DataStore here. */
   readonly hostServices?: ServerHostServices;
+  /** Extra Web PKI CAs (PEM) trusted for `https_web` federated bundle endpoints (tests; NODE_EXTRA_CA_CERTS works too). */
+  readonly federationWebCasPem?: string;
 }
 
 /** A running server. */
@@ -49,6 +58,10 @@ export interface RunningServer {
   readonly manager: CAManager;
   readonly ds: DataStore;
   readonly health: HealthListener | undefined;
+  /** The federation bundle endpoint, when configured. */
+  readonly bundleEndpoint: BundleEndpointServer | undefined;
+  /** Polls the federated trust domains' bundle endpoints. */
+  readonly bundleManager: BundleRefreshManager;
   /** Stops everything this started (not the catalog). */
   close(): Promise<void>;
 }
@@ -73,6 +86,8 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
   const stops = new StopStack();
   const stopAll = (): Promise<void> => stops.stopAll(log);
   try {
+    const acme = config.federation.bundleEndpoint?.profile;
+    if (acme?.kind === 'https_web' && 'acme' in acme) throw new Error(ACME_UNSUPPORTED);
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const ds = new DataStoreV1(catalog.one('DataStore') as ManagedPlugin<'spire_ts.plugin.server.datastore.v1.DataStore'>);
     const km = new KeyManagerV1(catalog.one('KeyManager') as ManagedPlugin<'spire.plugin.server.keymanager.v1.KeyManager'>);
@@ -143,10 +158,55 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
       adminIds: config.adminIds,
     };
 
-    const live: { endpoints?: Endpoints } = {};
-    const svids = new ServerSvidRotator({ ca: manager.ca, clock, log, onRotate: (s) => live.endpoints?.setIdentity(s) });
+    const live: { endpoints?: Endpoints; bundleEndpoint?: BundleEndpointServer } = {};
+    const svids = new ServerSvidRotator({
+      ca: manager.ca,
+      clock,
+      log,
+      onRotate: (s) => {
+        live.endpoints?.setIdentity(s);
+        live.bundleEndpoint?.setIdentity(s);
+      },
+    });
     const first = await svids.start();
     stops.push(() => svids.stop());
+
+    // Federation: the bundle refresher (relationships from the config and the DataStore) and, if configured, the bundle endpoint.
+    const configured = new Map<string, TrustDomainConfig>(
+      config.federation.federatesWith.map((f) => [
+        f.trustDomain,
+        {
+          bundleEndpointUrl: f.bundleEndpointUrl,
+          profile: f.profile.kind === 'https_spiffe' ? { type: 'https_spiffe', endpointSpiffeId: f.profile.endpointSpiffeId } : { type: 'https_web' },
+        },
+      ]),
+    );
+    const bundleManager = new BundleRefreshManager({
+      trustDomain: config.trustDomain,
+      ds,
+      log: log.with({ subsystem_name: 'bundle_client' }),
+      configured,
+      ...(o.federationWebCasPem ? { extraWebCasPem: o.federationWebCasPem } : {}),
+    });
+    const be = config.federation.bundleEndpoint;
+    if (be) {
+      const p = be.profile;
+      if (p.kind === 'https_web' && 'acme' in p) throw new Error(ACME_UNSUPPORTED);
+      const endpoint = new BundleEndpointServer({
+        host: be.address,
+        port: be.port,
+        refreshHintMs: be.refreshHintMs,
+        getBundle: async () => (await ds.fetchBundle(config.trustDomain)) ?? bundle,
+        auth:
+          p.kind === 'https_spiffe'
+            ? { kind: 'https_spiffe', identity: first }
+            : { kind: 'https_web', certFilePath: p.servingCertFile.certFilePath, keyFilePath: p.servingCertFile.keyFilePath, fileSyncIntervalMs: p.servingCertFile.fileSyncIntervalMs },
+        log,
+      });
+      await endpoint.start();
+      live.bundleEndpoint = endpoint;
+      stops.push(() => endpoint.close());
+    }
 
     const startedAt = clock.now();
     let ready = false;
@@ -163,6 +223,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
         service('spire.api.server.entry.v1.Entry', entryService(deps)),
         service('spire.api.server.svid.v1.SVID', svidService(deps)),
         service('spire.api.server.bundle.v1.Bundle', bundleService(deps)),
+        service('spire.api.server.trustdomain.v1.TrustDomain', trustDomainService(deps, bundleManager)),
         service('spire.api.server.debug.v1.Debug', debugService(deps, { startedAt, serverSvidChainPem: () => svids.svid.certChainPem })),
         service('grpc.health.v1.Health', healthService(servingStatus)),
       ],
@@ -170,6 +231,9 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
     live.endpoints = ep;
     await ep.start();
     stops.push(() => ep.close());
+
+    await bundleManager.start();
+    stops.push(() => bundleManager.close());
 
     const prune = async (): Promise<void> => {
       const now = Math.floor(clock.now().getTime() / 1000);
@@ -200,7 +264,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
     );
     ready = true;
     log.info('spire-server is ready', { trust_domain: config.trustDomain, address: `${config.bindAddress}:${ep.tcpAddress?.port ?? config.bindPort}`, admin_socket: config.socketPath });
-    return { endpoints: ep, manager, ds, health, close: stopAll };
+    return { endpoints: ep, manager, ds, health, bundleEndpoint: live.bundleEndpoint, bundleManager, close: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

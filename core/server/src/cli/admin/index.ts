@@ -11,6 +11,7 @@ import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './
 import { runAdminCommand } from './command.js';
 import type { AdminCommand, AdminIO } from './command.js';
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.js';
+import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.js';
 import { healthcheck, jwtMint, x509Mint } from './mint.js';
 
 export type { AdminIO } from './command.js';
@@ -32,6 +33,12 @@ export const ADMIN_COMMANDS: readonly AdminCommand[] = [
   entryDelete,
   entryShow,
   entryUpdate,
+  federationCreate,
+  federationDelete,
+  federationList,
+  federationRefresh,
+  federationShow,
+  federationUpdate,
   healthcheck,
   jwtMint,
   tokenGenerate,
@@ -45,6 +52,7 @@ const GROUP_NOUNS: Readonly<Record<string, string>> = {
   agent: 'Manages attested agents',
   bundle: 'Manages trust bundles',
   entry: 'Manages registration entries',
+  federation: 'Manages federation relationships',
   jwt: 'Mints JWT-SVIDs',
   token: 'Generates join tokens',
   x509: 'Mints X509-SVIDs',

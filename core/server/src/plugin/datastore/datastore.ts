@@ -122,6 +122,27 @@ export interface Page<T> {
   nextPageToken: string;
 }
 
+/** How a federated trust domain's bundle endpoint is authenticated. */
+export type BundleEndpointProfile = { type: 'https_web' } | { type: 'https_spiffe'; endpointSpiffeId: string };
+
+/** A federation relationship with another trust domain (SPIRE's datastore.FederationRelationship). */
+export interface FederationRelationship {
+  /** Bare trust domain name. */
+  trustDomain: string;
+  /** An https URL. */
+  bundleEndpointUrl: string;
+  bundleEndpointProfile: BundleEndpointProfile;
+  /** On input: stored as the trust domain's bundle. On output: its current bundle, if any. */
+  trustDomainBundle?: Bundle;
+}
+
+/** Which fields of a relationship an update writes (all when omitted). */
+export interface FederationRelationshipMask {
+  bundleEndpointUrl: boolean;
+  bundleEndpointProfile: boolean;
+  trustDomainBundle: boolean;
+}
+
 /**
  * The server's DataStore. Failures carry gRPC codes (NOT_FOUND,
  * ALREADY_EXISTS, ABORTED for a revision conflict, …); fetches answer
@@ -150,6 +171,16 @@ export interface DataStore {
   deleteBundle(trustDomain: string, mode: BundleDeleteMode): Promise<void>;
   /** Drops authorities that expired before `expiresBefore` (Unix seconds); true if the bundle changed. */
   pruneBundle(trustDomain: string, expiresBefore: number): Promise<boolean>;
+
+  // Federation relationships
+  /** ALREADY_EXISTS when the trust domain has one; a `trustDomainBundle` replaces the stored bundle. */
+  createFederationRelationship(fr: FederationRelationship): Promise<FederationRelationship>;
+  fetchFederationRelationship(trustDomain: string): Promise<FederationRelationship | undefined>;
+  listFederationRelationships(page: { pageSize: number; pageToken?: string }): Promise<Page<FederationRelationship>>;
+  /** NOT_FOUND when absent. */
+  updateFederationRelationship(fr: FederationRelationship, mask?: FederationRelationshipMask): Promise<FederationRelationship>;
+  /** NOT_FOUND when absent. */
+  deleteFederationRelationship(trustDomain: string): Promise<void>;
 
   // Registration entries
   createEntry(entry: NewEntry): Promise<RegistrationEntry>;

@@ -1,9 +1,10 @@
 import type { Bundle } from '@spire-ts/common';
 import { ALL_BUNDLE_FIELDS, ALL_ENTRY_FIELDS, ALL_NODE_FIELDS, DataStoreV1Base, bareTrustDomain } from './v1-base.js';
 import type {
-  AttestedNode, BundleDeleteMode, CAJournalInput, CAJournalRecord, ChangeEvent, DataStore, EntryFilters, JoinToken, NewEntry, NewNode,
-  NodeFilters, Page, RegistrationEntry, Selector,
+  AttestedNode, BundleDeleteMode, CAJournalInput, CAJournalRecord, ChangeEvent, DataStore, EntryFilters, FederationRelationship,
+  FederationRelationshipMask, JoinToken, NewEntry, NewNode, NodeFilters, Page, RegistrationEntry, Selector,
 } from './datastore.js';
+import type { datastoreV1 as pb } from '@spire-ts/proto';
 
 /**
  * DataStore facade over a DataStore plugin: every plugin response is hostile
@@ -98,6 +99,76 @@ export class DataStoreV1 extends DataStoreV1Base implements DataStore {
       this.plugin.call('PruneBundle', { trust_domain: trustDomain, expires_before: expiresBefore }),
     );
     return res.changed;
+  }
+
+  // ---- Federation relationships -----------------------------------------------
+
+  private static relationshipToProto(fr: FederationRelationship): pb.FederationRelationship {
+    const p = fr.bundleEndpointProfile;
+    return {
+      trust_domain: fr.trustDomain,
+      bundle_endpoint_url: fr.bundleEndpointUrl,
+      ...(p.type === 'https_spiffe' ? { https_spiffe: { endpoint_spiffe_id: p.endpointSpiffeId } } : { https_web: {} }),
+      trust_domain_bundle: fr.trustDomainBundle ? DataStoreV1Base.bundleToProto(fr.trustDomainBundle) : null,
+    };
+  }
+
+  private relationship(x: pb.FederationRelationship__Output | null | undefined, method: string, trustDomain?: string): FederationRelationship {
+    const r = this.need(x, method, 'federation relationship');
+    const td = bareTrustDomain(r.trust_domain);
+    this.check(td !== '' && r.bundle_endpoint_url !== '', method, 'a federation relationship without trust_domain or bundle_endpoint_url');
+    if (trustDomain !== undefined) this.check(td === bareTrustDomain(trustDomain), method, `the federation relationship of "${td}" for "${trustDomain}"`);
+    let profile: FederationRelationship['bundleEndpointProfile'];
+    if (r.bundle_endpoint_profile === 'https_spiffe') {
+      const id = r.https_spiffe?.endpoint_spiffe_id ?? '';
+      this.check(id !== '', method, `a https_spiffe federation relationship with "${td}" without endpoint_spiffe_id`);
+      profile = { type: 'https_spiffe', endpointSpiffeId: id };
+    } else {
+      this.check(r.bundle_endpoint_profile === 'https_web', method, `a federation relationship with "${td}" without a bundle endpoint profile`);
+      profile = { type: 'https_web' };
+    }
+    const out: FederationRelationship = { trustDomain: td, bundleEndpointUrl: r.bundle_endpoint_url, bundleEndpointProfile: profile };
+    if (r.trust_domain_bundle) out.trustDomainBundle = this.bundle(r.trust_domain_bundle, method, td);
+    return out;
+  }
+
+  async createFederationRelationship(fr: FederationRelationship): Promise<FederationRelationship> {
+    const res = await this.call(`failed to create federation relationship with "${fr.trustDomain}"`, () =>
+      this.plugin.call('CreateFederationRelationship', { federation_relationship: DataStoreV1.relationshipToProto(fr) }),
+    );
+    return this.relationship(res.federation_relationship, 'CreateFederationRelationship', fr.trustDomain);
+  }
+
+  async fetchFederationRelationship(trustDomain: string): Promise<FederationRelationship | undefined> {
+    const res = await this.call(`failed to fetch federation relationship with "${trustDomain}"`, () =>
+      this.plugin.call('FetchFederationRelationship', { trust_domain: trustDomain }),
+    );
+    return res.federation_relationship ? this.relationship(res.federation_relationship, 'FetchFederationRelationship', trustDomain) : undefined;
+  }
+
+  async listFederationRelationships(page: { pageSize: number; pageToken?: string }): Promise<Page<FederationRelationship>> {
+    const res = await this.call('failed to list federation relationships', () =>
+      this.plugin.call('ListFederationRelationships', { pagination: { page_size: page.pageSize, token: page.pageToken ?? '' } }),
+    );
+    this.checkPage(res.federation_relationships.length, page.pageSize, 'ListFederationRelationships', 'federation relationships');
+    return { items: res.federation_relationships.map((r) => this.relationship(r, 'ListFederationRelationships')), nextPageToken: res.next_page_token };
+  }
+
+  async updateFederationRelationship(fr: FederationRelationship, mask?: FederationRelationshipMask): Promise<FederationRelationship> {
+    const m = mask ?? { bundleEndpointUrl: true, bundleEndpointProfile: true, trustDomainBundle: true };
+    const res = await this.call(`failed to update federation relationship with "${fr.trustDomain}"`, () =>
+      this.plugin.call('UpdateFederationRelationship', {
+        federation_relationship: DataStoreV1.relationshipToProto(fr),
+        mask: { bundle_endpoint_url: m.bundleEndpointUrl, bundle_endpoint_profile: m.bundleEndpointProfile, trust_domain_bundle: m.trustDomainBundle },
+      }),
+    );
+    return this.relationship(res.federation_relationship, 'UpdateFederationRelationship', fr.trustDomain);
+  }
+
+  async deleteFederationRelationship(trustDomain: string): Promise<void> {
+    await this.call(`failed to delete federation relationship with "${trustDomain}"`, () =>
+      this.plugin.call('DeleteFederationRelationship', { trust_domain: trustDomain }),
+    );
   }
 
   // ---- Registration entries ---------------------------------------------------
