@@ -7,6 +7,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './workload-fixtures.js';
 
@@ -223,5 +224,41 @@ plugins {
   async killAll(keep = false): Promise<void> {
     await Promise.all(this.procs.map((p) => p.stop('SIGTERM', 3_000).catch(() => undefined)));
     if (!keep) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** What the one-shot Workload API client (fixtures/workload-client.mjs) printed: the SVIDs' IDs, or the error. */
+export interface ClientAnswer {
+  svids?: string[];
+  code?: number;
+  details?: string;
+}
+
+const WORKLOAD_CLIENT = fileURLToPath(new URL('./fixtures/workload-client.mjs', import.meta.url));
+
+/**
+ * Runs the Workload API client as a new process against `socketPath`;
+ * `onSpawn` gets its pid at once (before Node has even started in the
+ * child), e.g. to write a fake /proc entry for it. Resolves with its answer.
+ */
+export async function fetchAsNewProcess(socketPath: string, onSpawn: (pid: number) => void): Promise<ClientAnswer> {
+  const child = spawn(process.execPath, [WORKLOAD_CLIENT, socketPath], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('.', import.meta.url)) });
+  onSpawn(child.pid!);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`client exited (${String(code)}) without output: ${stderr}`)));
+  });
+  return JSON.parse(line) as ClientAnswer;
+}
+
+/** Calls `fn` until `done` accepts its answer or `ms` pass (the agent syncs new entries within its interval); returns the last answer. */
+export async function eventually<T>(fn: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (done(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 300));
   }
 }

@@ -4,16 +4,12 @@
 // container. A workload in the container labelled app=web gets the entry's
 // SVID; one labelled app=db, and a process outside any container, get
 // PermissionDenied.
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E2eEnv, TD } from '../../../core/agent/test/e2e-harness.js';
+import { E2eEnv, TD, eventually, fetchAsNewProcess } from '../../../core/agent/test/e2e-harness.js';
 import { startFakeDockerEngine, writeFakeProc, dockerCgroup, HOST_CGROUP, type FakeDockerEngine } from './helpers.js';
 
-const CLIENT = fileURLToPath(new URL('../../../core/agent/test/fixtures/workload-client.mjs', import.meta.url));
 const WEB = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00';
 const DB = 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef';
 
@@ -22,32 +18,8 @@ let env: E2eEnv;
 let engine: FakeDockerEngine;
 let procRoot: string;
 
-/**
- * Runs the Workload API client as a new process whose fake cgroup says it is
- * in `cgroup`; the fake proc entry is written right after spawn, long before
- * Node has started and connected. Returns the client's one JSON line.
- */
-async function fetchAs(cgroup: string): Promise<{ svids?: string[]; code?: number; details?: string }> {
-  const child = spawn(process.execPath, [CLIENT, env.agentSocket], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('../../../core/agent/test/', import.meta.url)) });
-  writeFakeProc(procRoot, child.pid!, { cgroup });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`client exited (${String(code)}) without output: ${stderr}`)));
-  });
-  return JSON.parse(line) as { svids?: string[]; code?: number; details?: string };
-}
-
-/** Retries until the answer is what `done` wants (the agent syncs new entries within its interval). */
-async function eventually<T>(fn: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (done(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+/** The Workload API client as a new process whose fake cgroup says it is in `cgroup`. */
+const fetchAs = (cgroup: string) => fetchAsNewProcess(env.agentSocket, (pid) => writeFakeProc(procRoot, pid, { cgroup }));
 
 describe.skipIf(skip !== undefined)('docker WorkloadAttestor end to end: spire-server, spire-agent, a fake Docker Engine', () => {
   beforeAll(async () => {

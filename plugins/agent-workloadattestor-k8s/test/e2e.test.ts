@@ -4,20 +4,15 @@
 // process in a pod's container. A workload in the pod with service account
 // "web" gets the entry's SVID; one in another pod, and a process outside any
 // pod, get PermissionDenied.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E2eEnv, TD } from '../../../core/agent/test/e2e-harness.js';
+import { E2eEnv, TD, eventually, fetchAsNewProcess } from '../../../core/agent/test/e2e-harness.js';
 import { writeFakeProc } from '../../../conformance/src/fixtures/fake-proc.js';
 import { makePod, startFakeKubelet, type FakeKubelet } from '../../../conformance/src/fixtures/kubelet.js';
 import { hex64, kubepodsCgroupV1, kubepodsCgroupV2 } from './helpers.js';
 
-const CLIENT = fileURLToPath(new URL('../../../core/agent/test/fixtures/workload-client.mjs', import.meta.url));
-const CLIENT_CWD = fileURLToPath(new URL('../../../core/agent/test/', import.meta.url));
 const HOST_CGROUP = '0::/user.slice/user-1000.slice/session-2.scope\n';
 
 const skip = E2eEnv.check();
@@ -27,27 +22,8 @@ let procRoot: string;
 const web = { uid: randomUUID(), container: hex64() };
 const db = { uid: randomUUID(), container: hex64() };
 
-/** Runs the Workload API client as a new process whose fake cgroup is `cgroup` (written right after spawn, long before it connects). */
-async function fetchAs(cgroup: string): Promise<{ svids?: string[]; code?: number; details?: string }> {
-  const child = spawn(process.execPath, [CLIENT, env.agentSocket], { stdio: ['ignore', 'pipe', 'pipe'], cwd: CLIENT_CWD });
-  writeFakeProc(procRoot, child.pid!, { cgroup });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`client exited (${String(code)}) without output: ${stderr}`)));
-  });
-  return JSON.parse(line) as { svids?: string[]; code?: number; details?: string };
-}
-
-async function eventually<T>(fn: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (done(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+/** The Workload API client as a new process whose fake cgroup says it is in `cgroup`. */
+const fetchAs = (cgroup: string) => fetchAsNewProcess(env.agentSocket, (pid) => writeFakeProc(procRoot, pid, { cgroup }));
 
 describe.skipIf(skip !== undefined)('k8s WorkloadAttestor end to end: spire-server, spire-agent, a fake kubelet', () => {
   beforeAll(async () => {
