@@ -3,11 +3,12 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { unary } from '@spire-ts/common';
-import { createLogger, startPluginServer, type PluginDefinition } from '@spire-ts/plugin-sdk';
-import { PROTO_ROOT, createClient } from '@spire-ts/proto';
+import type { PluginDefinition } from '@spire-ts/plugin-sdk';
+import { servePluginInProcess } from '@spire-ts/conformance';
+import type { createClient } from '@spire-ts/proto';
+import { PROTO_ROOT } from '@spire-ts/proto';
 
 export const WA = 'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor';
 export type WAClient = ReturnType<typeof createClient<typeof WA>>;
@@ -18,30 +19,13 @@ export interface InProcess {
   close(): Promise<void>;
 }
 
+/** The plugin in-process over its real gRPC socket (the conformance kit's server), its WorkloadAttestor client as `wa`. */
 export async function inProcess<C>(def: PluginDefinition<typeof WA, C>): Promise<InProcess> {
-  const srv = await startPluginServer(def, { log: createLogger({ level: 'error' }) });
-  const wa = createClient(WA, srv.target, grpc.credentials.createInsecure());
-  const config = createClient('spire.service.common.config.v1.Config', srv.target, grpc.credentials.createInsecure());
-  return {
-    wa,
-    configure: (hcl) => unary(config, 'Configure', { core_configuration: { trust_domain: 'example.org' }, hcl_configuration: hcl }),
-    async close() {
-      wa.close();
-      config.close();
-      await srv.close();
-    },
-  };
+  const p = await servePluginInProcess(def);
+  return { wa: p.client, configure: (hcl) => p.configure(hcl), close: () => p.close() };
 }
 
-/** The gRPC error a promise rejects with. */
-export async function rejection(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
+export { rejection } from '@spire-ts/conformance';
 
 export const attest = (wa: WAClient, pid: number) =>
   unary(wa, 'Attest', { pid }, { deadlineMs: 10_000 }).then((r) => r.selector_values);
