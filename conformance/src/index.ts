@@ -26,3 +26,5 @@ export type { WorkloadAttestorContext, WorkloadAttestorSuiteOptions } from './su
 export { SCENARIOS as WORKLOAD_SCENARIOS } from './suites/workloadattestor/fixture.js';
 export type { WorkloadFixture, WorkloadFixtureEnv, WorkloadScenario, WorkloadOutcome, KnownWorkload, ReferenceSupport, ScenarioKind } from './suites/workloadattestor/fixture.js';
 export { WORKLOAD_FIXTURES } from './fixtures/workload.js';
+export { startSwtpm, swtpmUnavailable, tpmTool, provisionDevId, provisionEndorsement, createDevIdKey, writeEkCertificate, issueFor as tpmDevIdIssueFor, softwareDevId, EK_CERT_NV_INDEX, EK_CERTIFICATE_EKU } from './fixtures/swtpm.js';
+export type { Swtpm, ProvisionOptions, ProvisionedDevId, DevIdKey, DevIdKeyType, DevIdPki, Endorsement, EndorsementOptions } from './fixtures/swtpm.js';

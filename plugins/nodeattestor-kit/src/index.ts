@@ -5,6 +5,8 @@
  * AidAttestation stream plumbing.
  * Plugins depend on it; core must not.
  */
+import * as tpm from './tpm/index.js';
+
 export { BerError, TAG, decodeBer, expectTag, oidOf, octetsOf, derLength, encodeTLV, definiteContent } from './ber.js';
 export type { BerNode } from './ber.js';
 export { SignatureError, verifyPkcs7, issuerAndSerial, MAX_EMBEDDED_CERTS } from './pkcs7.js';
@@ -19,3 +21,5 @@ export type { AgentAidCall } from './agent-stream.js';
 export { decodeJsonPayload } from './payload.js';
 export { AGENT_STORE_SERVICE, TofuGuard } from './tofu.js';
 export type { AttestedLookup, TofuOptions } from './tofu.js';
+/** TPM 2.0 structures and credential activation (the tpm_devid attestor). */
+export { tpm };

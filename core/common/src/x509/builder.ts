@@ -112,7 +112,9 @@ function extensionsOf(t: CertificateTemplate, subjectEmpty: boolean, subjectKey:
   if (aki) exts.push(authorityKeyIdExtension(aki));
   const san = subjectAltNameExtension({ uris: t.uris ?? [], dnsNames: t.dnsNames ?? [] }, subjectEmpty);
   if (san) exts.push(san);
-  else if (subjectEmpty) fail('a certificate with an empty subject needs a subject alternative name');
+  else if (subjectEmpty && !(t.extraExtensions ?? []).some((e) => e.oid === '2.5.29.17' && e.critical)) {
+    fail('a certificate with an empty subject needs a subject alternative name');
+  }
   if (t.nameConstraints) exts.push(nameConstraintsExtension(t.nameConstraints));
   for (const e of t.extraExtensions ?? []) {
     if (exts.some((x) => x.oid === e.oid)) fail(`extra extension ${e.oid} duplicates one made from the template`);
