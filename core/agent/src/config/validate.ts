@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ConfigFindings, isSet } from '@spire-ts/common';
+import { ConfigFindings, isSet, parseSpiffeId } from '@spire-ts/common';
 import type { ConfigValidation, PositionIndex } from '@spire-ts/common';
 import { formatDuration } from '@spire-ts/plugin-sdk';
 import type { Pos } from '@spire-ts/plugin-sdk';
@@ -83,6 +83,7 @@ export function validateConfig(merged: MergedConfig, index: PositionIndex, opts:
   if (a.availability_target !== undefined && a.availability_target < MIN_AVAILABILITY_TARGET_MS) {
     f.add('error', 'agent.availability_target', at('availability_target'), `availability_target (${formatDuration(a.availability_target)}) must be at least 24h`);
   }
+  checkAuthorizedDelegates(a, index, agentPos, f);
   const sds = a.sds;
   if (sds && (sds.default_bundle_name ?? 'ROOTCA') === (sds.default_all_bundles_name ?? 'ALL')) {
     f.add('warning', 'agent.sds', index.key(['agent', 'sds']), 'sds: default_bundle_name and default_all_bundles_name are the same, so default_all_bundles_name is ignored; give them distinct values (SPIRE will make this an error)');
@@ -90,6 +91,24 @@ export function validateConfig(merged: MergedConfig, index: PositionIndex, opts:
   checkPlugins(merged, index, f);
   checkExperimental(a, index, f, opts.platform ?? process.platform);
   return { errors: f.errors, warnings: f.warnings };
+}
+
+/** SPIRE's rule: every `authorized_delegates` ID is a member of the agent's trust domain (malformed IDs are the schema's to report). */
+function checkAuthorizedDelegates(a: MergedAgent, index: PositionIndex, agentPos: Pos, f: ConfigFindings): void {
+  const td = a.trust_domain;
+  if (!isSet(td)) return;
+  for (const [i, d] of (a.authorized_delegates ?? []).entries()) {
+    let member: string;
+    try {
+      member = parseSpiffeId(d).trustDomain;
+    } catch {
+      continue;
+    }
+    if (member !== td) {
+      const pos = index.value(['agent', 'authorized_delegates', String(i)]) ?? index.value(['agent', 'authorized_delegates']) ?? agentPos;
+      f.add('error', 'agent.authorized_delegates', pos, `error validating authorized delegate: SPIFFE ID ${JSON.stringify(d)} is not a member of trust domain ${JSON.stringify(td)}`);
+    }
+  }
 }
 
 /** SPIRE's rules on where the bootstrap trust bundle comes from. */

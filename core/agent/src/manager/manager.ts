@@ -97,6 +97,7 @@ export class AgentManager implements WorkloadCache {
   #mintFailures = new Map<string, string>();
   #outage: { since: number; failures: number } | undefined;
   #lastSync: Date | undefined;
+  readonly #bundleListeners = new Set<() => void>();
 
   constructor(o: AgentManagerOptions) {
     this.trustDomain = parseTrustDomain(o.trustDomain);
@@ -170,6 +171,27 @@ export class AgentManager implements WorkloadCache {
   /** The agent's trust domain bundle (undefined before the first sync). */
   get bundle(): Bundle | undefined {
     return this.#cache.bundle;
+  }
+
+  /** The federated bundles held (those the entries federate with), by trust domain name. */
+  get federatedBundles(): ReadonlyMap<string, Bundle> {
+    return this.#cache.federatedBundles;
+  }
+
+  /** The registration entry behind a cached entry (for its admin/downstream flags), if the agent holds it. */
+  registrationEntry(entryId: string): AgentEntry | undefined {
+    return this.#cache.record(entryId)?.entry;
+  }
+
+  /**
+   * Calls `listener` (asynchronously) after a sync changed the own or a
+   * federated bundle, or the set of federated bundles (SPIRE's
+   * SubscribeToBundleChanges). Returns the idempotent unsubscribe function.
+   */
+  subscribeToBundles(listener: () => void): () => void {
+    const l = (): void => listener();
+    this.#bundleListeners.add(l);
+    return () => void this.#bundleListeners.delete(l);
   }
 
   // ---- WorkloadCache ----
@@ -295,7 +317,17 @@ export class AgentManager implements WorkloadCache {
     // Everything fetched and checked: commit.
     this.#known = new Map(entries.filter((e) => typeof e?.id === 'string').map((e) => [e.id, e]));
     this.#rejected = rejected;
-    this.#cache.setBundles(bundle, federated);
+    if (this.#cache.setBundles(bundle, federated) && this.#bundleListeners.size > 0) {
+      queueMicrotask(() => {
+        for (const l of [...this.#bundleListeners]) {
+          try {
+            l();
+          } catch (err) {
+            this.#log.warn('Bundle change listener failed', { error: (err as Error)?.message ?? String(err) });
+          }
+        }
+      });
+    }
     this.#cache.replaceEntries(accepted);
     for (const id of this.#mintFailures.keys()) if (!this.#cache.record(id)) this.#mintFailures.delete(id);
     // As in SPIRE, the cache is trimmed before minting, so an SVID minted on demand survives until the next sync.

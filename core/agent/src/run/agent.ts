@@ -25,7 +25,7 @@ export interface RunningAgent {
   readonly identity: NodeIdentity;
   readonly manager: AgentManager;
   readonly workloadApi: WorkloadApiServer | undefined;
-  /** The admin API (Debug), when `admin_socket_path` is set. */
+  /** The admin API (Debug, Delegated Identity), when `admin_socket_path` is set. */
   readonly adminApi: AdminApiServer | undefined;
   readonly health: HealthListener | undefined;
   /** Resolves with the terminal error if the node identity is lost (banned, evicted...). */
@@ -66,9 +66,9 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     await manager.start();
     stops.push(() => manager.stop());
 
+    const attestors = catalog.ofType('WorkloadAttestor').map((p) => new WorkloadAttestorV1(p as ManagedPlugin<'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor'>));
     let workloadApi: WorkloadApiServer | undefined;
     if (!config.workloadApi.disabled) {
-      const attestors = catalog.ofType('WorkloadAttestor').map((p) => new WorkloadAttestorV1(p as ManagedPlugin<'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor'>));
       const api = new WorkloadApiServer({
         cache: manager,
         attestation: new WorkloadAttestation({ attestors, log }),
@@ -96,6 +96,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         log,
         startedAt,
         ...(config.workloadApi.disabled ? {} : { workloadSocketPath: config.socketPath }),
+        delegatedIdentity: { source: manager, attestation: new WorkloadAttestation({ attestors, log }), authorizedDelegates: config.authorizedDelegates },
       });
       await admin.start(config.adminSocketPath);
       stops.push(() => admin.close());
