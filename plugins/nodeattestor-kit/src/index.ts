@@ -13,8 +13,8 @@ export { SignatureError, verifyPkcs7, issuerAndSerial, MAX_EMBEDDED_CERTS } from
 export type { Pkcs7Options, VerifiedPkcs7 } from './pkcs7.js';
 export { PathTemplate, TemplateError, templateUsage, validateAgentPath } from './template.js';
 export type { TemplateMap, TemplateSpec } from './template.js';
-export { answerAttestation, firstPayload } from './stream.js';
-export type { AnswerOptions, AttestedAgent, ServerAttestCall } from './stream.js';
+export { answerAttestation, answerSingleChallenge, firstPayload } from './stream.js';
+export type { AnswerOptions, AttestedAgent, AttestMessage, AttestReader, ServerAttestCall, SingleChallenge } from './stream.js';
 export { JWS_ALGORITHMS, verifyJws } from './jws.js';
 export { nextChallenge, runAidAttestation, sendPayloadOnly } from './agent-stream.js';
 export type { AgentAidCall } from './agent-stream.js';

@@ -66,3 +66,54 @@ export function answerAttestation(call: ServerAttestCall, attest: () => Promise<
     }
   })();
 }
+
+/** A message of the server-side `Attest` stream, as the plugin reads it. */
+export interface AttestMessage {
+  readonly request?: string;
+  readonly payload?: Uint8Array | null;
+  readonly challenge_response?: Uint8Array | null;
+}
+
+/** Reads a stream's messages one at a time (e.g. `messageReader(call)` of @spire-ts/common). */
+export interface AttestReader {
+  next(): Promise<AttestMessage | undefined>;
+  close(): void;
+}
+
+/** The two checks of an attestation with one challenge (x509pop, tpm_devid). */
+export interface SingleChallenge<S> {
+  /** Verifies the payload; the state to keep and the challenge to send. */
+  begin(payload: Uint8Array): { readonly state: S; readonly challenge: Uint8Array };
+  /** Verifies the agent's answer (undefined when it sent something else) and says who the agent is. */
+  finish(state: S, response: Uint8Array | undefined): AttestedAgent;
+}
+
+/**
+ * Runs one payload → challenge → response exchange on `call`: the first
+ * message must be a non-empty payload, `exchange` (undefined while the
+ * plugin is not configured: FAILED_PRECONDITION) verifies it and the answer,
+ * and the agent's attributes end the stream; a failure fails it with its
+ * status. A host that gives up mid-way (the stream ends) gets nothing more.
+ */
+export function answerSingleChallenge<S>(call: ServerAttestCall, reader: AttestReader, exchange: SingleChallenge<S> | undefined, opts: AnswerOptions = {}): void {
+  void (async () => {
+    try {
+      const first = await reader.next();
+      if (!first) return;
+      if (!exchange) throw PluginError.failedPrecondition('not configured');
+      if (first.request !== 'payload' || !first.payload || first.payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
+      const { state, challenge } = exchange.begin(first.payload);
+      call.write({ challenge });
+      const answer = await reader.next();
+      if (!answer) return;
+      const agent = exchange.finish(state, answer.request === 'challenge_response' ? (answer.challenge_response ?? undefined) : undefined);
+      call.write({ agent_attributes: { spiffe_id: agent.spiffeId, selector_values: agent.selectorValues, can_reattest: opts.canReattest ?? false } });
+      call.end();
+    } catch (err) {
+      opts.onError?.(err);
+      call.emit('error', toServiceError(err));
+    } finally {
+      reader.close();
+    }
+  })();
+}

@@ -9,10 +9,10 @@
  * `ca:fingerprint:`. Agents may re-attest.
  */
 import { messageReader } from '@spire-ts/common';
+import { answerSingleChallenge } from '@spire-ts/nodeattestor-kit';
 import {
   PluginError,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
@@ -25,37 +25,33 @@ import { buildTpmDevIdConfig, configSchema, type RawConfig, type TpmDevIdConfig 
 export const NODE_ATTESTOR_SERVICE = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
 
 type Impl = ServiceImpl<typeof NODE_ATTESTOR_SERVICE>;
-type AttestCall = Parameters<NonNullable<Impl['Attest']>>[0];
 type Request = serverNodeAttestorV1.AttestRequest__Output;
-
-async function attest(config: TpmDevIdConfig | undefined, call: AttestCall): Promise<void> {
-  const reader = messageReader<Request>(call);
-  try {
-    const first = await reader.next();
-    if (!first) return; // the host gave up before sending anything
-    if (!config) throw PluginError.failedPrecondition('not configured');
-    if (first.request !== 'payload' || !first.payload || first.payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
-    const pending = verifyPayload(config, first.payload);
-    call.write({ challenge: pending.challenge });
-    const answer = await reader.next();
-    if (!answer) return;
-    checkResponse(pending, answer.request === 'challenge_response' ? (answer.challenge_response ?? undefined) : undefined);
-    const attrs = agentAttributes(config, pending);
-    call.write({ agent_attributes: { spiffe_id: attrs.spiffeId, selector_values: attrs.selectorValues, can_reattest: true } });
-    call.end();
-  } finally {
-    reader.close();
-  }
-}
 
 export function tpmDevIdServerPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   let config: TpmDevIdConfig | undefined;
   const impl: Impl = {
-    Attest: (call: AttestCall) => {
-      attest(config, call).catch((err: unknown) => {
-        if (!(err instanceof PluginError)) opts.log?.error('tpm_devid attestation failed', { error: (err as Error).message });
-        call.emit('error', toServiceError(err));
-      });
+    Attest: (call) => {
+      const c = config;
+      answerSingleChallenge(
+        call,
+        messageReader<Request>(call),
+        c && {
+          begin: (payload) => {
+            const pending = verifyPayload(c, payload);
+            return { state: pending, challenge: pending.challenge };
+          },
+          finish: (pending, response) => {
+            checkResponse(pending, response);
+            return agentAttributes(c, pending);
+          },
+        },
+        {
+          canReattest: true,
+          onError: (err) => {
+            if (!(err instanceof PluginError)) opts.log?.error('tpm_devid attestation failed', { error: (err as Error).message });
+          },
+        },
+      );
     },
   };
   return {

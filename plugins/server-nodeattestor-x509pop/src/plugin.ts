@@ -9,10 +9,10 @@
  * re-attest (a node keeps its certificate).
  */
 import { messageReader } from '@spire-ts/common';
+import { answerSingleChallenge, type ServerAttestCall } from '@spire-ts/nodeattestor-kit';
 import {
   PluginError,
   schemaConfig,
-  toServiceError,
   type BuiltConfig,
   type Logger,
   type PluginDefinition,
@@ -28,42 +28,38 @@ export const NODE_ATTESTOR_SERVICE = 'spire.plugin.server.nodeattestor.v1.NodeAt
 export const CLIENT_IP_METADATA = 'x-forwarded-client-ip';
 
 type Impl = ServiceImpl<typeof NODE_ATTESTOR_SERVICE>;
-type AttestCall = Parameters<NonNullable<Impl['Attest']>>[0];
 type Request = serverNodeAttestorV1.AttestRequest__Output;
 
-function clientIpOf(call: AttestCall): string | undefined {
+function clientIpOf(call: ServerAttestCall): string | undefined {
   const v = call.metadata.get(CLIENT_IP_METADATA)[0];
   return typeof v === 'string' ? v : v === undefined ? undefined : Buffer.from(v).toString('utf8');
-}
-
-async function attest(config: X509PopConfig | undefined, call: AttestCall): Promise<void> {
-  const reader = messageReader<Request>(call);
-  try {
-    const first = await reader.next();
-    if (!first) return; // the host gave up before sending anything
-    if (!config) throw PluginError.failedPrecondition('not configured');
-    if (first.request !== 'payload' || !first.payload || first.payload.length === 0) throw PluginError.invalidArgument('missing attestation payload');
-    const verified = verifyPayload(config, first.payload, clientIpOf(call));
-    call.write({ challenge: encodeChallenge(verified.challenge) });
-    const answer = await reader.next();
-    if (!answer) return;
-    checkResponse(verified, answer.request === 'challenge_response' ? (answer.challenge_response ?? undefined) : undefined);
-    const attrs = agentAttributes(config, verified);
-    call.write({ agent_attributes: { spiffe_id: attrs.spiffeId, selector_values: attrs.selectorValues, can_reattest: true } });
-    call.end();
-  } finally {
-    reader.close();
-  }
 }
 
 export function x509PopServerPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   let config: X509PopConfig | undefined;
   const impl: Impl = {
-    Attest: (call: AttestCall) => {
-      attest(config, call).catch((err: unknown) => {
-        if (!(err instanceof PluginError)) opts.log?.error('x509pop attestation failed', { error: (err as Error).message });
-        call.emit('error', toServiceError(err));
-      });
+    Attest: (call) => {
+      const c = config;
+      answerSingleChallenge(
+        call,
+        messageReader<Request>(call),
+        c && {
+          begin: (payload) => {
+            const verified = verifyPayload(c, payload, clientIpOf(call));
+            return { state: verified, challenge: encodeChallenge(verified.challenge) };
+          },
+          finish: (verified, response) => {
+            checkResponse(verified, response);
+            return agentAttributes(c, verified);
+          },
+        },
+        {
+          canReattest: true,
+          onError: (err) => {
+            if (!(err instanceof PluginError)) opts.log?.error('x509pop attestation failed', { error: (err as Error).message });
+          },
+        },
+      );
     },
   };
   return {
