@@ -1,12 +1,12 @@
 // Test helpers: the plugin in-process over its real gRPC socket, real
 // workload processes, and a fake proc root + fake Docker engine for them.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unary } from '@spire-ts/common';
 import type { PluginDefinition } from '@spire-ts/plugin-sdk';
 import { servePluginInProcess } from '@spire-ts/conformance';
+import { sleepers } from '../../../conformance/src/fixtures/wa-workloads.js';
 import type { createClient } from '@spire-ts/proto';
 
 export { writeFakeProc } from '../../../conformance/src/fixtures/fake-proc.js';
@@ -44,27 +44,5 @@ export { rejection } from '@spire-ts/conformance';
 
 export const attest = (wa: WAClient, pid: number) => unary(wa, 'Attest', { pid }, { deadlineMs: 20_000 }).then((r) => r.selector_values);
 
-const children = new Set<ChildProcess>();
-
-/** A real `sleep` process to attest. */
-export async function sleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  children.add(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
-  return child as ChildProcess & { pid: number };
-}
-
-export async function stop(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-export async function killAll(): Promise<void> {
-  await Promise.all([...children].map((c) => stop(c)));
-}
+/** Real `sleep` processes to attest (`killAll` ends what a failed test left). */
+export const { sleeper, stop, killAll } = sleepers();

@@ -1,12 +1,13 @@
 // Test helpers: the plugin in-process over its real gRPC socket, real
 // workload processes, and a fake procfs root that puts them in a pod.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { unary } from '@spire-ts/common';
 import type { PluginDefinition } from '@spire-ts/plugin-sdk';
 import { servePluginInProcess } from '@spire-ts/conformance';
+import { sleepers } from '../../../conformance/src/fixtures/wa-workloads.js';
 import type { createClient } from '@spire-ts/proto';
 import { PROTO_ROOT } from '@spire-ts/proto';
 import { writeFakeProc } from '../../../conformance/src/fixtures/fake-proc.js';
@@ -42,30 +43,8 @@ export function anyOf(typeName: string, file: string, value: Record<string, unkn
 
 export const pidReference = (pid: number) => anyOf('spiffe.broker.WorkloadPIDReference', 'spiffe/broker/api.proto', { pid });
 
-const children = new Set<ChildProcess>();
-
-/** A real long-running process. */
-export async function sleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawn('/usr/bin/sleep', ['60'], { stdio: 'ignore' });
-  children.add(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
-  return child as ChildProcess & { pid: number };
-}
-
-export async function stop(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-export async function killAll(): Promise<void> {
-  await Promise.all([...children].map((c) => stop(c)));
-}
+/** Real `sleep` processes to attest (`killAll` ends what a failed test left). */
+export const { sleeper, stop, killAll } = sleepers();
 
 export const hex64 = () => randomBytes(32).toString('hex');
 
