@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@spire-ts/proto';
 import { main } from '@spire-ts/server';
-import { freePort, newKeyAndCsr, pemChain, unary, type ClientIdentity } from './server-harness.js';
+import { freePort, newKeyAndCsr, pemChain, runServerInProcess, unary, type ClientIdentity } from './server-harness.js';
 
 interface Server {
   td: string;
@@ -65,29 +65,11 @@ async function start(td: string, caTtl: string, federatesWith: (ports: { port: n
   const dir = mkdtempSync(join(tmpdir(), `federation-e2e-${td}-`));
   const configPath = join(dir, 'server.conf');
   writeFileSync(configPath, config({ td, dir, ...ports, caTtl, federatesWith: federatesWith(ports) }));
-  let out = '';
-  const stop = new AbortController();
-  const exited = main(['run', '-config', configPath], {
-    stdout: (t) => (out += t),
-    stderr: (t) => (out += t),
-    readFile: (p) => readFileSync(p, 'utf8'),
-    cwd: dir,
-    env: {},
-    stopSignal: stop.signal,
-  });
-  let done: number | undefined;
-  void exited.then((c) => (done = c));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('spire-server is ready')) {
-    if (done !== undefined) throw new Error(`spire-server ${td} exited with ${done}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`spire-server ${td} did not become ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const run = await runServerInProcess(configPath, dir, `spire-server ${td}`);
   return {
-    td, dir, ...ports, sock: join(dir, 'api.sock'), output: () => out,
+    td, dir, ...ports, sock: join(dir, 'api.sock'), output: run.output,
     stop: async () => {
-      stop.abort('SIGTERM');
-      const code = await exited;
+      const code = await run.stop();
       rmSync(dir, { recursive: true, force: true });
       return code;
     },

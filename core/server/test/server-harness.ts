@@ -85,38 +85,48 @@ ${plugins}${plugins ? '\n' : ''}  DataStore "sql" {
 }
 
 /** Starts `spire-server run` in-process; resolves once the admin socket answers. */
-export async function startServer(opts: { dir?: string; extra?: string; plugins?: string } = {}): Promise<Harness> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'spire-server-e2e-'));
-  const port = await freePort();
-  const configPath = join(dir, 'server.conf');
-  writeFileSync(configPath, serverConfig(dir, port, opts.extra, opts.plugins));
-  const socketPath = join(dir, 'api.sock');
+/** `spire-server run -config <configPath>` in this process (its output collected), once it says it is ready. */
+export async function runServerInProcess(configPath: string, cwd: string, name = 'spire-server'): Promise<{ output(): string; stop(): Promise<number> }> {
   let out = '';
   const stop = new AbortController();
   const exited = main(['run', '-config', configPath], {
     stdout: (t) => (out += t),
     stderr: (t) => (out += t),
     readFile: (p) => readFileSync(p, 'utf8'),
-    cwd: dir,
+    cwd,
     env: {},
     stopSignal: stop.signal,
   });
   let done: number | undefined;
   void exited.then((c) => (done = c));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('spire-server is ready')) {
+    if (done !== undefined) throw new Error(`${name} exited with ${done}:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not become ready:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    output: () => out,
+    stop: () => {
+      stop.abort('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export async function startServer(opts: { dir?: string; extra?: string; plugins?: string } = {}): Promise<Harness> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'spire-server-e2e-'));
+  const port = await freePort();
+  const configPath = join(dir, 'server.conf');
+  writeFileSync(configPath, serverConfig(dir, port, opts.extra, opts.plugins));
+  const socketPath = join(dir, 'api.sock');
+  const run = await runServerInProcess(configPath, dir);
   const clients: grpc.Client[] = [];
   const local = <N extends ServiceName>(name: N): ServiceClientOf<N> => {
     const c = createClient(name, `unix://${socketPath}`, grpc.credentials.createInsecure());
     clients.push(c as unknown as grpc.Client);
     return c;
   };
-  // Wait until ready.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (done !== undefined) throw new Error(`spire-server exited with ${done}:\n${out}`);
-    if (out.includes('spire-server is ready')) break;
-    if (Date.now() > deadline) throw new Error(`spire-server did not become ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   const bundlePem = async (): Promise<string> => {
     const c = local('spire.api.server.bundle.v1.Bundle');
     const b = await unary(c.GetBundle.bind(c), {});
@@ -143,14 +153,13 @@ export async function startServer(opts: { dir?: string; extra?: string; plugins?
     dir,
     port,
     socketPath,
-    output: () => out,
+    output: run.output,
     local,
     tls,
     bundlePem,
     stop: async () => {
       for (const c of clients) c.close();
-      stop.abort('SIGTERM');
-      const code = await exited;
+      const code = await run.stop();
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
       return code;
     },
