@@ -6,6 +6,7 @@
  * Plugins depend on it; core must not.
  */
 import * as tpm from './tpm/index.js';
+import * as azure from './azure/index.js';
 
 export { BerError, TAG, decodeBer, expectTag, oidOf, octetsOf, derLength, encodeTLV, definiteContent } from './ber.js';
 export type { BerNode } from './ber.js';
@@ -23,3 +24,5 @@ export { AGENT_STORE_SERVICE, TofuGuard } from './tofu.js';
 export type { AttestedLookup, TofuOptions } from './tofu.js';
 /** TPM 2.0 structures and credential activation (the tpm_devid attestor). */
 export { tpm };
+/** Azure Resource Manager client and credentials (the azure_msi / azure_imds server attestors). */
+export { azure };

@@ -7,17 +7,15 @@
  * trusted root, the nonce must be ours, the agent's tenant domain must be
  * configured (and its subscription allowed).
  *
- * Selectors: SPIRE asks Azure Resource Manager for the VM (name, location,
- * resource group, tags, network). This plugin has no Resource Manager
- * client yet; it produces `subscription-id` (signed by Azure) only — not
- * `vmss-name`, which the agent claims without proof and SPIRE checks with
- * Resource Manager.
+ * Selectors come from Azure Resource Manager (resolve.ts), after the trust
+ * on first use check, as SPIRE orders it. The scale set name the agent
+ * sends is untrusted: it only says where to look for the VM.
  */
 import { randomInt } from 'node:crypto';
 import { decodeJsonPayload } from '@spire-ts/nodeattestor-kit';
 import { PluginError, Status } from '@spire-ts/plugin-sdk';
 import { ChainError, checkMetadataDomain, verifyChain, type IntermediateFetcher } from './chain.js';
-import type { AttestorConfig } from './config.js';
+import type { AttestorConfig, TenantConfig } from './config.js';
 import { SignatureError, verifyPkcs7 } from './pkcs7.js';
 import { validateAgentPath } from './template.js';
 
@@ -42,6 +40,8 @@ export function newNonce(): string {
 export interface ImdsPayload {
   readonly signature: string;
   readonly agentDomain: string;
+  /** The scale set the agent says its VM belongs to (untrusted). */
+  readonly vmssName: string | undefined;
 }
 
 /** SPIRE's `IMDSAttestationPayload`; every problem is INVALID_ARGUMENT. */
@@ -58,7 +58,10 @@ export function parsePayload(payload: Uint8Array | undefined): ImdsPayload {
   }
   const md = obj(doc.metadata) ? doc.metadata : {};
   const agentDomain = typeof md.agentDomain === 'string' ? md.agentDomain : '';
-  return { signature, agentDomain };
+  if (md.vmssName !== undefined && md.vmssName !== null && typeof md.vmssName !== 'string') {
+    throw PluginError.invalidArgument('failed to unmarshal data payload: "metadata.vmssName" must be a string or null');
+  }
+  return { signature, agentDomain, vmssName: typeof md.vmssName === 'string' ? md.vmssName : undefined };
 }
 
 export interface DocumentContent {
@@ -85,14 +88,23 @@ export interface AttestationResult {
   selectorValues: string[];
 }
 
+/** A verified document: the agent ID and what the selectors are resolved from. */
+export interface VerifiedDocument {
+  readonly spiffeId: string;
+  readonly tenant: TenantConfig;
+  readonly vmId: string;
+  readonly subscriptionId: string;
+  readonly vmssName: string | undefined;
+}
+
 export interface AttestDeps {
   readonly fetchIntermediate: IntermediateFetcher;
   /** The tenant ID of a domain (SPIRE looks it up from Microsoft Entra's OpenID configuration). */
   readonly tenantIdOf: (domain: string) => Promise<string>;
 }
 
-/** Verifies the challenge response for `nonce` and computes the agent ID and selectors (TOFU is the caller's). */
-export async function attestDocument(config: AttestorConfig, deps: AttestDeps, nonce: string, response: Uint8Array | undefined): Promise<AttestationResult> {
+/** Verifies the challenge response for `nonce` and computes the agent ID (TOFU and selectors are the caller's). */
+export async function attestDocument(config: AttestorConfig, deps: AttestDeps, nonce: string, response: Uint8Array | undefined): Promise<VerifiedDocument> {
   const data = parsePayload(response);
   let content: DocumentContent;
   try {
@@ -119,7 +131,7 @@ export async function attestDocument(config: AttestorConfig, deps: AttestDeps, n
   const path = config.pathTemplate.execute({ PluginName: PLUGIN_NAME, TenantID: tenantId, SubscriptionID: content.subscriptionId, VMID: content.vmId });
   const problem = validateAgentPath(path);
   if (problem) throw PluginError.internal(`unable to make agent ID: invalid agent path suffix ${JSON.stringify(path)}: ${problem}`);
-  return { spiffeId: `spiffe://${config.trustDomain}/spire/agent${path}`, selectorValues: [`subscription-id:${content.subscriptionId}`] };
+  return { spiffeId: `spiffe://${config.trustDomain}/spire/agent${path}`, tenant, vmId: content.vmId, subscriptionId: content.subscriptionId, vmssName: data.vmssName };
 }
 
 /** A tenant domain's ID from `<authority>/<domain>/.well-known/openid-configuration` (issuer `https://sts.windows.net/<id>/`), cached. */

@@ -1,6 +1,11 @@
-/** The server `azure_imds` plugin_data (SPIRE's keys, plus `authority_host` and per-tenant `tenant_id`) and its checks. */
+/**
+ * The server `azure_imds` plugin_data (SPIRE's keys, plus the spire-ts
+ * endpoints `authority_host`, `resource_manager_url`, `imds_endpoint` and
+ * per-tenant `tenant_id`) and its checks.
+ */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { azure } from '@spire-ts/nodeattestor-kit';
 import { PluginError, s, type Infer } from '@spire-ts/plugin-sdk';
 import { AZURE_ROOTS } from './roots.js';
 import { AgentPathTemplate, DEFAULT_AGENT_PATH_TEMPLATE, TemplateError } from './template.js';
@@ -25,12 +30,24 @@ export const configSchema = s.object({
   trust_bundle_path: s.string({ default: '' }),
   /** spire-ts only: the Microsoft Entra authority (sovereign clouds, tests). https, or http to a loopback address. */
   authority_host: s.string({ default: '' }),
+  /** spire-ts only: the Azure Resource Manager endpoint (sovereign clouds, tests). */
+  resource_manager_url: s.string({ default: '' }),
+  /** spire-ts only: the Instance Metadata Service of the server's VM (managed identity), for tenants without credentials. */
+  imds_endpoint: s.string({ default: '' }),
 });
 
 export type RawConfig = Infer<typeof configSchema>;
 
+/** How a tenant authenticates to Resource Manager (absent: the server's default Azure credential). */
+export type TenantAuth =
+  | { readonly kind: 'secret'; readonly appId: string; readonly appSecret: string }
+  | { readonly kind: 'token'; readonly appId: string; readonly tokenPath: string };
+
 export interface TenantConfig {
   readonly domain: string;
+  readonly auth?: TenantAuth;
+  /** VM tags that become `vm-tag` selectors (SPIRE's `allowed_vm_tags`). */
+  readonly allowedTags: readonly string[];
   /** Empty: looked up from the domain at the first attestation. */
   readonly tenantId: string;
   /** Empty: any subscription. */
@@ -44,6 +61,17 @@ export interface AttestorConfig {
   readonly metadataDomains: readonly string[];
   readonly roots: readonly X509Certificate[];
   readonly authorityHost: string;
+  readonly resourceManagerUrl: string;
+  readonly imdsEndpoint: string;
+}
+
+function endpoint(check: (v: string, k: string) => string, raw: string, fallback: string, key: string): string {
+  try {
+    return check(raw || fallback, key);
+  } catch (err) {
+    if (err instanceof azure.AzureError) throw PluginError.invalidArgument(err.message);
+    throw err;
+  }
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
@@ -103,7 +131,10 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
       subscriptions.add(sub.trim());
     }
     if (t.tenant_id && !SEGMENT.test(t.tenant_id)) throw PluginError.invalidArgument(`misconfigured tenant ${q}: tenant_id ${JSON.stringify(t.tenant_id)} is malformed`);
-    tenants.set(domain, { domain, tenantId: t.tenant_id, subscriptions });
+    const tenant: TenantConfig = { domain, tenantId: t.tenant_id, subscriptions, allowedTags: [...new Set(t.allowed_vm_tags)] };
+    if (secret) tenants.set(domain, { ...tenant, auth: { kind: 'secret', appId: secret.app_id, appSecret: secret.app_secret } });
+    else if (token) tenants.set(domain, { ...tenant, auth: { kind: 'token', appId: token.app_id, tokenPath: token.token_path } });
+    else tenants.set(domain, tenant);
   }
   let pathTemplate: AgentPathTemplate;
   try {
@@ -121,5 +152,7 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
     metadataDomains: raw.allowed_metadata_domains.length > 0 ? raw.allowed_metadata_domains : [DEFAULT_METADATA_DOMAIN],
     roots,
     authorityHost: authorityHost(raw.authority_host),
+    resourceManagerUrl: endpoint(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
+    imdsEndpoint: endpoint(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
   };
 }

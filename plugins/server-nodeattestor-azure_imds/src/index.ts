@@ -1,9 +1,11 @@
 export { azureImdsServerPlugin, AzureImdsServerAttestor, SERVER_NODE_ATTESTOR_SERVICE } from './plugin.js';
 export type { AzureImdsServerOptions } from './plugin.js';
 export { attestDocument, parsePayload, newNonce, tenantIdLookup, PLUGIN_NAME, MAX_PAYLOAD_BYTES } from './attest.js';
-export type { AttestationResult, AttestDeps, DocumentContent, ImdsPayload } from './attest.js';
+export type { AttestationResult, AttestDeps, DocumentContent, ImdsPayload, VerifiedDocument } from './attest.js';
+export { resolveSelectors, tenantClient, validateScaleSetName } from './resolve.js';
+export type { ClientOptions } from './resolve.js';
 export { buildAttestorConfig, configSchema, parsePemCertificates, DEFAULT_METADATA_DOMAIN, DEFAULT_AUTHORITY_HOST } from './config.js';
-export type { AttestorConfig, RawConfig, TenantConfig } from './config.js';
+export type { AttestorConfig, RawConfig, TenantAuth, TenantConfig } from './config.js';
 export { verifyChain, checkMetadataDomain, dnsNames, cachingFetcher, ChainError, MICROSOFT_INTERMEDIATE_ISSUER_HOST } from './chain.js';
 export type { ChainOptions, IntermediateFetcher } from './chain.js';
 export { verifyPkcs7, issuerAndSerial, SignatureError, MAX_PKCS7_BASE64 } from './pkcs7.js';

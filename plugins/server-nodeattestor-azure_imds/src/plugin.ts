@@ -1,6 +1,7 @@
 /**
  * The server NodeAttestor `azure_imds` plugin: payload → nonce challenge →
- * attested document (see attest.ts).
+ * attested document (see attest.ts) → selectors from Azure Resource
+ * Manager (see resolve.ts).
  *
  * Trust on first use, as SPIRE's: the server's AgentStore host service
  * says whether the agent ID is attested; an evicted agent may attest again.
@@ -14,10 +15,11 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, type AttestedLookup } from '@spire-ts/nodeattestor-kit';
+import { AGENT_STORE_SERVICE, TofuGuard, answerAttestation, type AttestedLookup, type azure } from '@spire-ts/nodeattestor-kit';
 import { attestDocument, newNonce, tenantIdLookup, type AttestationResult } from './attest.js';
 import { cachingFetcher, type IntermediateFetcher } from './chain.js';
 import { buildAttestorConfig, configSchema, parsePemCertificates, type AttestorConfig, type RawConfig } from './config.js';
+import { resolveSelectors, tenantClient, type ClientOptions } from './resolve.js';
 
 export const SERVER_NODE_ATTESTOR_SERVICE = 'spire.plugin.server.nodeattestor.v1.NodeAttestor';
 
@@ -31,6 +33,10 @@ export interface AzureImdsServerOptions {
   fetchIntermediate?: IntermediateFetcher;
   /** Answers "is this agent ID attested?" without the AgentStore host service (in-process hosts, tests). */
   attested?: AttestedLookup;
+  /** Environment read by the default Azure credential (tests; default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Timeout of each Azure request in milliseconds (default 10 s). */
+  azureTimeoutMs?: number;
 }
 
 /** Reads the stream's messages one at a time. */
@@ -68,18 +74,34 @@ function parseCert(body: Buffer): X509Certificate {
 export class AzureImdsServerAttestor {
   private config: AttestorConfig | undefined;
   private tenantIdOf: ((domain: string) => Promise<string>) | undefined;
+  private clients = new Map<string, azure.ArmClient>();
   readonly tofu: TofuGuard;
   private readonly fetchIntermediate: IntermediateFetcher;
 
-  constructor(opts: AzureImdsServerOptions = {}) {
+  constructor(private readonly opts: AzureImdsServerOptions = {}) {
     this.fetchIntermediate = opts.fetchIntermediate ?? cachingFetcher(parseCert);
     this.tofu = new TofuGuard('azure_imds', opts.log);
     if (opts.attested) this.tofu.useLookup(opts.attested);
   }
 
   configure(config: AttestorConfig): void {
+    const tenantIdOf = tenantIdLookup(config.authorityHost);
+    const copts: ClientOptions = {};
+    if (this.opts.env) Object.assign(copts, { env: this.opts.env });
+    if (this.opts.azureTimeoutMs) Object.assign(copts, { timeoutMs: this.opts.azureTimeoutMs });
+    const clients = new Map<string, azure.ArmClient>();
+    for (const [domain, tenant] of config.tenants) {
+      const id = (): Promise<string> => (tenant.tenantId ? Promise.resolve(tenant.tenantId) : tenantIdOf(domain));
+      clients.set(domain, tenantClient(config, tenant, id, copts));
+    }
+    this.clients = clients;
     this.config = config;
-    this.tenantIdOf = tenantIdLookup(config.authorityHost);
+    this.tenantIdOf = tenantIdOf;
+  }
+
+  /** The Resource Manager client of a configured tenant domain (tests inspect it). */
+  clientOf(domain: string): azure.ArmClient | undefined {
+    return this.clients.get(domain);
   }
 
   async attest(next: () => Promise<Msg | undefined>, sendChallenge: (nonce: string) => void): Promise<AttestationResult> {
@@ -92,8 +114,10 @@ export class AzureImdsServerAttestor {
     sendChallenge(nonce);
     const answer = await next();
     if (!answer || answer.request !== 'challenge_response') throw PluginError.invalidArgument('missing attestation payload: the agent did not answer the nonce challenge');
-    const result = await attestDocument(config, { fetchIntermediate: this.fetchIntermediate, tenantIdOf }, nonce, answer.challenge_response ?? undefined);
-    return this.tofu.guard(result.spiffeId, () => Promise.resolve(result));
+    const doc = await attestDocument(config, { fetchIntermediate: this.fetchIntermediate, tenantIdOf }, nonce, answer.challenge_response ?? undefined);
+    const arm = this.clients.get(doc.tenant.domain);
+    if (!arm) throw PluginError.internal(`no Resource Manager client for tenant ${JSON.stringify(doc.tenant.domain)}`);
+    return this.tofu.guard(doc.spiffeId, async () => ({ spiffeId: doc.spiffeId, selectorValues: await resolveSelectors(arm, doc.tenant, doc) }));
   }
 }
 

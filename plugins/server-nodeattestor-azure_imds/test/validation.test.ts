@@ -20,6 +20,8 @@ const raw = (over: Partial<RawConfig> = {}): RawConfig => ({
   allowed_metadata_domains: [],
   trust_bundle_path: '',
   authority_host: '',
+  resource_manager_url: '',
+  imds_endpoint: '',
   ...over,
 });
 
@@ -30,6 +32,8 @@ describe('configuration', () => {
     expect(AZURE_ROOTS.map((r) => new X509Certificate(r.pem).ca)).toEqual([true, true, true, true]);
     expect(c.metadataDomains).toEqual(['metadata.azure.com']);
     expect(c.authorityHost).toBe('https://login.microsoftonline.com/');
+    expect([c.resourceManagerUrl, c.imdsEndpoint]).toEqual(['https://management.azure.com/', 'http://169.254.169.254/']);
+    expect(c.tenants.get(D)?.auth).toBeUndefined();
   });
   it('refuses what SPIRE refuses, naming the key', () => {
     expect(() => buildAttestorConfig(raw({ tenants: {} }), 'td')).toThrow(/at least one tenant/);
@@ -38,6 +42,8 @@ describe('configuration', () => {
     expect(() => buildAttestorConfig(raw({ tenants: { [D]: both } }), 'td')).toThrow(/mutually exclusive/);
     expect(() => buildAttestorConfig(raw({ tenants: { [D]: { ...t, restrict_to_subscriptions: [' '] } } }), 'td')).toThrow(/entries must be non-empty/);
     expect(() => buildAttestorConfig(raw({ trust_bundle_path: join(dir, 'missing.pem') }), 'td')).toThrow(/unable to load trust bundle/);
+    expect(() => buildAttestorConfig(raw({ tenants: { [D]: { ...t, secret_auth: { app_id: 'a', app_secret: '' } } } }), 'td')).toThrow(/secret_auth needs app_id and app_secret/);
+    expect(() => buildAttestorConfig(raw({ resource_manager_url: 'http://arm.example/' }), 'td')).toThrow(/resource_manager_url "http:\/\/arm\.example\/" must be an https URL/);
   });
   it('refuses a trust bundle with a non-CA certificate', async () => {
     const chain = await makeTestChain();
@@ -57,7 +63,8 @@ describe('signature and chain', () => {
     const response = Buffer.from(JSON.stringify({ document: { encoding: 'pkcs7', signature }, metadata: { agentDomain: D } }));
     const deps = { fetchIntermediate: () => Promise.reject(new Error('no fetch expected')), tenantIdOf: () => Promise.reject(new Error('no lookup expected')) };
     const ok = await attestDocument(buildAttestorConfig(raw({ trust_bundle_path: bundle }), 'example.org'), deps, nonce, response);
-    expect(ok).toEqual({ spiffeId: 'spiffe://example.org/spire/agent/azure_imds/tid-1/sub-1/02aab8a4-74ef-476e-8182-f6d2ba4166a6', selectorValues: ['subscription-id:sub-1'] });
+    expect(ok).toMatchObject({ spiffeId: 'spiffe://example.org/spire/agent/azure_imds/tid-1/sub-1/02aab8a4-74ef-476e-8182-f6d2ba4166a6', vmId: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', subscriptionId: 'sub-1', vmssName: undefined });
+    expect(ok.tenant.domain).toBe(D);
     await expect(attestDocument(buildAttestorConfig(raw(), 'example.org'), deps, nonce, response)).rejects.toThrow(/no trusted issuer/);
   });
   it('fetches a missing intermediate from www.microsoft.com only', async () => {

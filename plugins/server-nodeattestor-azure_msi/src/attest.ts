@@ -5,11 +5,8 @@
  * audience must be the tenant's `resource_id` and it must be current (five
  * minutes of leeway, as SPIRE). The agent ID comes from `tid` and `sub`.
  *
- * Selectors: SPIRE asks the Resource Manager API for the VM of the
- * principal and its network interfaces. This plugin has no Resource Manager
- * client yet; it derives `subscription-id` and `vm-name` from the token's
- * `xms_mirid` claim (the managed identity's resource ID, which for a
- * system-assigned identity is the VM's), and produces no network selectors.
+ * Selectors come from Azure Resource Manager (resolve.ts), after the trust
+ * on first use check, as SPIRE orders it.
  */
 import { decodeJsonPayload } from '@spire-ts/nodeattestor-kit';
 import { PluginError, Status } from '@spire-ts/plugin-sdk';
@@ -23,7 +20,6 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 /** SPIRE's leeway for clock differences (tokens live for hours). */
 export const TOKEN_LEEWAY_SECONDS = 5 * 60;
 
-const VM_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)$/i;
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
 export function denied(message: string): PluginError {
@@ -141,20 +137,19 @@ export function validateClaims(claims: MsiClaims, resourceId: string, nowSeconds
   }
 }
 
-/** The selectors derivable from the token (see the module comment), sorted. */
-export function tokenSelectors(claims: MsiClaims): string[] {
-  const m = claims.xms_mirid ? VM_ID.exec(claims.xms_mirid) : null;
-  if (!m) return [];
-  return [`subscription-id:${m[1]!}`, `vm-name:${m[2]!}:${m[3]!}`].sort();
-}
-
 export interface AttestationResult {
   spiffeId: string;
   selectorValues: string[];
 }
 
-/** Verifies the payload and computes the agent ID and selectors (trust on first use is the caller's). */
-export async function attestToken(config: AttestorConfig, keySet: OpenIdKeySet, payload: Uint8Array | undefined, nowSeconds: number): Promise<AttestationResult> {
+export interface VerifiedToken {
+  readonly spiffeId: string;
+  readonly tenantId: string;
+  readonly principalId: string;
+}
+
+/** Verifies the payload and computes the agent ID (trust on first use and selectors are the caller's). */
+export async function attestToken(config: AttestorConfig, keySet: OpenIdKeySet, payload: Uint8Array | undefined, nowSeconds: number): Promise<VerifiedToken> {
   const claims = await verifyToken(parsePayload(payload), keySet);
   if (!claims.tid) throw PluginError.invalidArgument('token missing tenant ID claim');
   if (!claims.sub) throw PluginError.invalidArgument('token missing subject claim');
@@ -164,5 +159,5 @@ export async function attestToken(config: AttestorConfig, keySet: OpenIdKeySet, 
   const path = config.pathTemplate.execute({ PluginName: PLUGIN_NAME, TenantID: claims.tid, PrincipalID: claims.sub, Subject: claims.sub, Issuer: claims.iss });
   const problem = validateAgentPath(path);
   if (problem) throw PluginError.internal(`unable to make agent ID: invalid agent path suffix ${JSON.stringify(path)}: ${problem}`);
-  return { spiffeId: `spiffe://${config.trustDomain}/spire/agent${path}`, selectorValues: tokenSelectors(claims) };
+  return { spiffeId: `spiffe://${config.trustDomain}/spire/agent${path}`, tenantId: claims.tid, principalId: claims.sub };
 }

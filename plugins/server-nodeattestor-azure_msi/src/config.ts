@@ -1,4 +1,9 @@
-/** The server `azure_msi` plugin_data (SPIRE's keys, plus `openid_issuer_url`) and its checks. */
+/**
+ * The server `azure_msi` plugin_data (SPIRE's keys, plus the spire-ts
+ * endpoints `openid_issuer_url`, `authority_host`, `resource_manager_url`
+ * and `imds_endpoint`) and its checks.
+ */
+import { azure } from '@spire-ts/nodeattestor-kit';
 import { PluginError, s, type Infer } from '@spire-ts/plugin-sdk';
 import { AgentPathTemplate, DEFAULT_AGENT_PATH_TEMPLATE, TemplateError } from './template.js';
 
@@ -22,14 +27,29 @@ export const configSchema = s.object({
    * JWKS (tests, sovereign clouds). https, or http to a loopback address.
    */
   openid_issuer_url: s.string({ default: '' }),
+  /** spire-ts only: the Microsoft Entra authority tenant credentials get tokens from (sovereign clouds, tests). */
+  authority_host: s.string({ default: '' }),
+  /** spire-ts only: the Azure Resource Manager endpoint (sovereign clouds, tests). */
+  resource_manager_url: s.string({ default: '' }),
+  /** spire-ts only: the Instance Metadata Service of the server's VM (managed identity, subscription), for tenants without credentials. */
+  imds_endpoint: s.string({ default: '' }),
 });
 
 export type RawConfig = Infer<typeof configSchema>;
+
+/** A tenant's own Resource Manager credentials (SPIRE's `subscription_id`, `app_id`, `app_secret`). */
+export interface TenantCredentials {
+  readonly subscriptionId: string;
+  readonly appId: string;
+  readonly appSecret: string;
+}
 
 export interface TenantConfig {
   readonly tenantId: string;
   /** The audience tokens must carry. */
   readonly resourceId: string;
+  /** Absent: the server's default Azure credential and its VM's subscription. */
+  readonly credentials?: TenantCredentials;
 }
 
 export interface AttestorConfig {
@@ -38,8 +58,19 @@ export interface AttestorConfig {
   readonly pathTemplate: AgentPathTemplate;
   /** Base URL ending in "/". */
   readonly issuerUrl: string;
-  /** Tenants with Resource Manager credentials configured (not used yet: see the README). */
-  readonly tenantsWithCredentials: readonly string[];
+  /** Base URLs ending in "/". */
+  readonly authorityHost: string;
+  readonly resourceManagerUrl: string;
+  readonly imdsEndpoint: string;
+}
+
+function endpoint(check: (v: string, k: string) => string, raw: string, fallback: string, key: string): string {
+  try {
+    return check(raw || fallback, key);
+  } catch (err) {
+    if (err instanceof azure.AzureError) throw PluginError.invalidArgument(err.message);
+    throw err;
+  }
 }
 
 function issuerUrl(raw: string): string {
@@ -63,7 +94,6 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
   const ids = Object.keys(raw.tenants);
   if (ids.length === 0) throw PluginError.invalidArgument('configuration must have at least one tenant');
   const tenants = new Map<string, TenantConfig>();
-  const withCredentials: string[] = [];
   for (const id of ids) {
     const t = raw.tenants[id]!;
     if (!/^[A-Za-z0-9._-]+$/.test(id)) {
@@ -73,9 +103,9 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
       if (!t.subscription_id) throw PluginError.invalidArgument(`misconfigured tenant ${JSON.stringify(id)}: missing subscription id`);
       if (!t.app_id) throw PluginError.invalidArgument(`misconfigured tenant ${JSON.stringify(id)}: missing app id`);
       if (!t.app_secret) throw PluginError.invalidArgument(`misconfigured tenant ${JSON.stringify(id)}: missing app secret`);
-      withCredentials.push(id);
     }
-    tenants.set(id, { tenantId: id, resourceId: t.resource_id || DEFAULT_MSI_RESOURCE_ID });
+    const tenant: TenantConfig = { tenantId: id, resourceId: t.resource_id || DEFAULT_MSI_RESOURCE_ID };
+    tenants.set(id, t.subscription_id ? { ...tenant, credentials: { subscriptionId: t.subscription_id, appId: t.app_id, appSecret: t.app_secret } } : tenant);
   }
   let pathTemplate: AgentPathTemplate;
   try {
@@ -84,5 +114,13 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
     if (err instanceof TemplateError) throw PluginError.invalidArgument(`failed to parse agent path template ${JSON.stringify(raw.agent_path_template)}: ${err.message}`);
     throw err;
   }
-  return { trustDomain, tenants, pathTemplate, issuerUrl: issuerUrl(raw.openid_issuer_url), tenantsWithCredentials: withCredentials };
+  return {
+    trustDomain,
+    tenants,
+    pathTemplate,
+    issuerUrl: issuerUrl(raw.openid_issuer_url),
+    authorityHost: endpoint(azure.checkBaseUrl, raw.authority_host, azure.DEFAULT_AUTHORITY_HOST, 'authority_host'),
+    resourceManagerUrl: endpoint(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
+    imdsEndpoint: endpoint(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
+  };
 }

@@ -9,7 +9,6 @@ import {
   AgentPathTemplate,
   OpenIdKeySet,
   buildAttestorConfig,
-  tokenSelectors,
   validateClaims,
   verifyJws,
   type MsiClaims,
@@ -21,6 +20,9 @@ const raw = (over: Partial<RawConfig> = {}): RawConfig => ({
   tenants: { [T]: { resource_id: '', subscription_id: '', app_id: '', app_secret: '' } },
   agent_path_template: '',
   openid_issuer_url: '',
+  authority_host: '',
+  resource_manager_url: '',
+  imds_endpoint: '',
   ...over,
 });
 
@@ -29,6 +31,10 @@ describe('configuration', () => {
     const c = buildAttestorConfig(raw(), 'example.org');
     expect(c.tenants.get(T)?.resourceId).toBe('https://management.azure.com/');
     expect(c.issuerUrl).toBe('https://login.microsoftonline.com/common/');
+    expect([c.authorityHost, c.resourceManagerUrl, c.imdsEndpoint]).toEqual(['https://login.microsoftonline.com/', 'https://management.azure.com/', 'http://169.254.169.254/']);
+    expect(c.tenants.get(T)?.credentials).toBeUndefined();
+    const withApp = buildAttestorConfig(raw({ tenants: { [T]: { resource_id: '', subscription_id: 's', app_id: 'a', app_secret: 'x' } } }), 'td');
+    expect(withApp.tenants.get(T)?.credentials).toEqual({ subscriptionId: 's', appId: 'a', appSecret: 'x' });
     expect(c.pathTemplate.execute({ PluginName: 'azure_msi', TenantID: T, PrincipalID: 'p', Subject: 'p', Issuer: 'i' })).toBe(`/azure_msi/${T}/p`);
   });
   it('refuses what SPIRE refuses, naming the key', () => {
@@ -38,6 +44,9 @@ describe('configuration', () => {
     expect(() => buildAttestorConfig(raw({ agent_path_template: '/{{ .Nope }}' }), 'td')).toThrow(/failed to parse agent path template.*unsupported action/);
     expect(() => buildAttestorConfig(raw({ openid_issuer_url: 'http://login.example.com/' }), 'td')).toThrow(/must be an https URL/);
     expect(() => buildAttestorConfig(raw({ tenants: { 'a/b': raw().tenants[T]! } }), 'td')).toThrow(/tenant ID "a\/b" is malformed/);
+    expect(() => buildAttestorConfig(raw({ resource_manager_url: 'http://arm.example.com/' }), 'td')).toThrow(/resource_manager_url "http:\/\/arm\.example\.com\/" must be an https URL/);
+    expect(() => buildAttestorConfig(raw({ authority_host: 'nope' }), 'td')).toThrow(/authority_host "nope" is not a URL/);
+    expect(() => buildAttestorConfig(raw({ imds_endpoint: 'ftp://169.254.169.254/' }), 'td')).toThrow(/imds_endpoint .* must be an http\(s\) URL/);
   });
   it('allows http issuers on loopback only', () => {
     expect(buildAttestorConfig(raw({ openid_issuer_url: 'http://127.0.0.1:8080/common' }), 'td').issuerUrl).toBe('http://127.0.0.1:8080/common/');
@@ -71,13 +80,6 @@ describe('claims', () => {
     expect(() => validateClaims(claims({ nbf: now + 301 }), 'r', now)).toThrow(/not valid yet/);
     expect(() => validateClaims(claims({ aud: ['x', 'r'] }), 'r', now)).not.toThrow();
     expect(() => validateClaims(claims({ aud: [] }), 'r', now)).toThrow(/audience \[\] is not the resource ID "r"/);
-  });
-  it('derives subscription and VM selectors from a VM identity only', () => {
-    const vm = '/subscriptions/s-1/resourcegroups/rg/providers/Microsoft.Compute/virtualMachines/vm1';
-    expect(tokenSelectors(claims({ xms_mirid: vm }))).toEqual(['subscription-id:s-1', 'vm-name:rg:vm1']);
-    const uami = '/subscriptions/s-1/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1';
-    expect(tokenSelectors(claims({ xms_mirid: uami }))).toEqual([]);
-    expect(tokenSelectors(claims())).toEqual([]);
   });
   it('templates with trimming', () => {
     expect(AgentPathTemplate.parse('/x/{{- .TenantID -}} /y').execute({ PluginName: 'a', TenantID: 't', PrincipalID: 'p', Subject: 's', Issuer: 'i' })).toBe('/x/t/y');
