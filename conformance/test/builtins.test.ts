@@ -3,7 +3,13 @@
 // gRPC stack); the disk and agent KeyManagers run the same suites in their
 // own test files (plugins/*-keymanager-*/test/conformance.test.ts), and the
 // DataStore runs lifecycle + contract through the CLI (datastore-cli.test.ts).
-import { existsSync } from 'node:fs';
+// The server NodeAttestors whose plugin_data names CA files run the lifecycle
+// here too (its Validate-agrees-with-Configure case caught x509pop and
+// tpm_devid reading their files only at Configure).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { builtInTarget, externalTarget, suitesFor, type PluginTarget, type Suite } from '@spire-ts/conformance';
@@ -11,8 +17,18 @@ import { builtInTarget, externalTarget, suitesFor, type PluginTarget, type Suite
 const pythonPlugin = fileURLToPath(new URL('../fixtures/python-keymanager/plugin.py', import.meta.url));
 const havePythonGrpc = existsSync('/usr/lib/python3/dist-packages/grpc');
 
+const pkiDir = mkdtempSync(join(tmpdir(), 'conformance-builtins-'));
+const caPem = join(pkiDir, 'ca.pem');
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(pkiDir, 'ca.key'), '-out', caPem, '-days', '2', '-subj', '/CN=conformance test CA'], { stdio: 'ignore' });
+afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
+
 const targets: Array<{ label: string; target: () => PluginTarget; skip?: string }> = [
   { label: 'server:KeyManager:memory', target: () => builtInTarget('server:KeyManager:memory') },
+  { label: 'server:NodeAttestor:x509pop', target: () => builtInTarget('server:NodeAttestor:x509pop', `ca_bundle_path = ${JSON.stringify(caPem)}`) },
+  {
+    label: 'server:NodeAttestor:tpm_devid',
+    target: () => builtInTarget('server:NodeAttestor:tpm_devid', `devid_ca_path = ${JSON.stringify(caPem)}\nendorsement_ca_path = ${JSON.stringify(caPem)}`),
+  },
   {
     label: 'python KeyManager fixture',
     target: () => externalTarget({ type: 'KeyManager', command: pythonPlugin, name: 'python' }),

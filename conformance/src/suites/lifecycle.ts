@@ -170,6 +170,43 @@ export function lifecycleSuite(target: PluginTarget, log: Logger = nullLogger): 
         },
       },
       {
+        name: 'Validate agrees with Configure: the given plugin_data is valid, and empty plugin_data is valid exactly when Configure accepts it',
+        async run({ plugin, target }) {
+          const config = plugin.serviceClient(CONFIG_SERVICE);
+          const core = { trust_domain: target.trustDomain };
+          const validate = async (hcl: string) => {
+            try {
+              return await unary(config, 'Validate', { core_configuration: core, hcl_configuration: hcl }, { deadlineMs: 10_000 });
+            } catch (err) {
+              if (isServiceError(err) && err.code === Status.UNIMPLEMENTED) throw new SkipCase('Validate is not implemented');
+              throw err;
+            }
+          };
+          const good = await validate(target.pluginData);
+          check(good.valid, `Validate refused the plugin_data Configure accepts: ${good.notes.join('; ')}`);
+          const empty = await validate('');
+          let configured = true;
+          let why = '';
+          try {
+            await unary(config, 'Configure', { core_configuration: core, hcl_configuration: '' }, { deadlineMs: 10_000 });
+          } catch (err) {
+            if (!isServiceError(err)) throw err;
+            configured = false;
+            why = err.details;
+          } finally {
+            // Back to the plugin_data the other cases expect.
+            await unary(config, 'Configure', { core_configuration: core, hcl_configuration: target.pluginData }, { deadlineMs: 10_000 });
+          }
+          check(
+            empty.valid === configured,
+            configured
+              ? `Validate said empty plugin_data is invalid (${empty.notes.join('; ')}), but Configure accepts it`
+              : `Validate said empty plugin_data is valid, but Configure refuses it: ${why} (\`spire-server validate\` would pass a configuration that cannot start)`,
+          );
+          if (!empty.valid) check(empty.notes.length > 0, 'Validate gave no notes for empty plugin_data');
+        },
+      },
+      {
         name: 'a call in flight when the plugin dies fails with UNAVAILABLE',
         async run({ target, log }) {
           const p = managed(target, log, false);

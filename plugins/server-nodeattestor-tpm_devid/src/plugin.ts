@@ -59,6 +59,8 @@ export function tpmDevIdServerPlugin(opts: { log?: Logger } = {}): PluginDefinit
     impl,
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
+      // The files are read on Validate too, so \`spire-server validate\` reports what Configure would refuse.
+      check: (value, input) => void buildTpmDevIdConfig(value, input.trustDomain),
       apply: ({ value, trustDomain }) => {
         config = buildTpmDevIdConfig(value, trustDomain);
       },

@@ -67,6 +67,8 @@ export function x509PopServerPlugin(opts: { log?: Logger } = {}): PluginDefiniti
     impl,
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
+      // The files are read on Validate too, so \`spire-server validate\` reports what Configure would refuse.
+      check: (value, input) => void buildX509PopConfig(value, input.trustDomain),
       apply: ({ value, trustDomain }) => {
         config = buildX509PopConfig(value, trustDomain);
       },
