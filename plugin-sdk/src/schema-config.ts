@@ -24,8 +24,12 @@ export interface BuiltConfig<T> {
 export function schemaConfig<T>(
   schema: Schema<T, Presence>,
   opts: {
-    /** Extra checks; throw (a PluginError or any Error) to refuse the configuration. */
-    check?: (value: T, input: ConfigureInput) => void;
+    /**
+     * Extra checks, run on Validate as on Configure (e.g. that the files the
+     * configuration names can be read); throw (a PluginError or any Error),
+     * or reject, to refuse the configuration.
+     */
+    check?: (value: T, input: ConfigureInput) => void | Promise<void>;
     /** Require a non-empty trust domain in the core configuration. */
     requireTrustDomain?: boolean;
     apply: (config: BuiltConfig<T>) => void | Promise<void>;
@@ -38,8 +42,9 @@ export function schemaConfig<T>(
       }
       const res = buildConfig(schema, input.hclConfiguration, { filename: 'plugin_data' });
       if (!res.ok) throw new ConfigError(res.errors);
-      opts.check?.(res.value, input);
-      return { value: res.value, trustDomain: input.trustDomain };
+      const built = { value: res.value, trustDomain: input.trustDomain };
+      const checked = opts.check?.(res.value, input);
+      return checked instanceof Promise ? checked.then(() => built) : built;
     },
     apply: (cfg) => opts.apply(cfg),
   };

@@ -203,7 +203,11 @@ export function tpmDevIdAgentPlugin(opts: { log?: Logger; timeoutMs?: number } =
     service: NODE_ATTESTOR_SERVICE,
     impl,
     config: schemaConfig(configSchema, {
-      check: checkConfig,
+      // The DevID files are read on Validate too, so `spire-agent validate` reports what Configure would refuse.
+      check: async (value) => {
+        checkConfig(value);
+        await load(value);
+      },
       apply: async ({ value }) => {
         loaded = await load(value);
       },
