@@ -84,4 +84,29 @@ describe('attestation with a NodeAttestor plugin', () => {
       await id.stop();
     }
   });
+
+  it('re-attests when the server answers AGENT_NOT_ACTIVE (another attestation of the node replaced its SVID), as SPIRE', async () => {
+    const other = tempDir();
+    const bootstrap = { kind: 'path' as const, path: await bundleFile(h, other), format: 'pem' as const };
+    const a = identity(h, { dataDir: other, attestor: new NodeAttestorV1(plugin), trustBundle: bootstrap });
+    await a.start();
+    const b = identity(h, { dataDir: tempDir(), attestor: new NodeAttestorV1(plugin), trustBundle: bootstrap });
+    try {
+      // The same node attests again elsewhere: the server now knows only b's serial.
+      await b.start();
+      const stale = serial(a.svid.chain);
+      await expect(a.api.syncAuthorizedEntries()).rejects.toMatchObject({ code: 7 });
+      // a re-attests on its own and serves again.
+      const deadline = Date.now() + 15_000;
+      while (serial(a.svid.chain) === stale && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(serial(a.svid.chain)).not.toBe(stale);
+      expect(a.terminal).toBeUndefined();
+      expect(a.logs.lines.some((l) => /Agent needs to re-attest; will attempt to re-attest/.test(l.msg))).toBe(true);
+      await a.api.syncAuthorizedEntries();
+    } finally {
+      await a.stop();
+      await b.stop();
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
 });

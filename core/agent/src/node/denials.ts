@@ -19,8 +19,18 @@ export function terminalDenial(err: unknown, what: string): NodeIdentityError | 
   return undefined;
 }
 
-/** `api` with every failure checked by {@link terminalDenial}; the first terminal one is passed to `onTerminal` (errors are still thrown to the caller). */
-export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: NodeIdentityError) => void): AgentServerApi {
+/** Whether a server answer says this agent's SVID is no longer accepted but the agent may attest again (SPIRE's ShouldAgentReattest). */
+export function mustReattest(err: unknown): boolean {
+  const reason = deniedReason(err);
+  return reason === 'AGENT_EXPIRED' || reason === 'AGENT_NOT_ACTIVE';
+}
+
+/**
+ * `api` with every failure checked by {@link terminalDenial}; the first
+ * terminal one is passed to `onTerminal`, and a must-re-attest denial to
+ * `onReattest` (errors are still thrown to the caller).
+ */
+export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: NodeIdentityError) => void, onReattest?: (err: unknown, what: string) => void): AgentServerApi {
   let reported = false;
   const check = <T>(what: string, call: () => Promise<T>): Promise<T> =>
     call().catch((err: unknown) => {
@@ -28,7 +38,7 @@ export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: Node
       if (terminal) {
         reported = true;
         onTerminal(terminal);
-      }
+      } else if (!reported && mustReattest(err)) onReattest?.(err, what);
       throw err;
     });
   return {

@@ -82,6 +82,8 @@ export class NodeIdentity {
   private current: AgentSvid | undefined;
   private bundleValue: Bundle | undefined;
   private reattestableValue = false;
+  /** A re-attestation after AGENT_EXPIRED / AGENT_NOT_ACTIVE is under way. */
+  private reattesting = false;
   private timers = new Set<NodeJS.Timeout>();
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -94,7 +96,11 @@ export class NodeIdentity {
     this.log = opts.log.with({ subsystem_name: 'node_identity' });
     this.storage = new AgentStorage(opts.dataDir);
     this.connection = new ServerConnection({ address: opts.serverAddress, port: opts.serverPort, trustDomain: opts.trustDomain, log: this.log });
-    this.api = watchTerminalDenials(new ServerApiClient(this.connection, opts.trustDomain, this.log), (err) => this.fatal(err));
+    this.api = watchTerminalDenials(
+      new ServerApiClient(this.connection, opts.trustDomain, this.log),
+      (err) => this.fatal(err),
+      (err, what) => void this.handleFailure(err, what),
+    );
     this.attestor = opts.joinToken ? new JoinTokenAttestor(opts.joinToken) : opts.attestor;
   }
 
@@ -348,7 +354,25 @@ export class NodeIdentity {
     }
     const reason = deniedReason(err);
     if (reason === 'AGENT_EXPIRED' || reason === 'AGENT_NOT_ACTIVE') {
-      this.fatal(new NodeIdentityError('ERR_NODE_IDENTITY_LOST', `the server no longer accepts this agent's SVID (${reason}) and refused to ${what}; the agent must attest again (${describeError(err)})`, { cause: err }));
+      const refused = `the server no longer accepts this agent's SVID (${reason}) and refused to ${what}`;
+      // SPIRE's manager: an agent whose attestor can re-attest does so; only if that fails is the identity lost.
+      if (this.reattestableValue && this.attestor && !(this.attestor instanceof JoinTokenAttestor)) {
+        if (!this.reattesting) {
+          this.reattesting = true;
+          this.log.warn('Agent needs to re-attest; will attempt to re-attest', { reason, error: describeError(err) });
+          this.serial(() => this.attest()).then(
+            () => {
+              this.reattesting = false;
+            },
+            (e: unknown) => {
+              this.reattesting = false;
+              this.fatal(new NodeIdentityError('ERR_NODE_IDENTITY_LOST', `${refused}, and re-attestation failed: ${describeError(e)}`, { cause: e }));
+            },
+          );
+        }
+        return false;
+      }
+      this.fatal(new NodeIdentityError('ERR_NODE_IDENTITY_LOST', `${refused}; the agent must attest again (${describeError(err)})`, { cause: err }));
       return true;
     }
     if (err instanceof NodeIdentityError && (err.code === 'ERR_NODE_BANNED' || err.code === 'ERR_NODE_EVICTED' || err.code === 'ERR_NODE_IDENTITY_LOST' || err.code === 'ERR_NODE_START')) {
