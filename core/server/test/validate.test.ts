@@ -149,6 +149,13 @@ describe('validateConfig: warnings (SPIRE logs them and starts)', () => {
       ],
     ],
     [
+      'an ACME bundle endpoint (parsed, but run refuses it)',
+      server('  federation {\n    bundle_endpoint {\n      profile "https_web" {\n        acme {\n          domain_name = "b.example.org"\n          email = "a@example.org"\n          tos_accepted = true\n        }\n      }\n    }\n  }'),
+      [
+        'server.conf:7:9: warning: server.federation.bundle_endpoint: ACME is not supported by spire-ts, so `run` will refuse this bundle endpoint (it cannot obtain certificates from an ACME CA); use profile "https_web" with serving_cert_file, or profile "https_spiffe"',
+      ],
+    ],
+    [
       'a refresh hint under a minute',
       server('  federation {\n    bundle_endpoint {\n      refresh_hint = "30s"\n      profile "https_spiffe" {}\n    }\n  }'),
       ['server.conf:6:22: warning: refresh_hint 30s is below the 1m minimum: bundles are not refreshed more often than once a minute'],

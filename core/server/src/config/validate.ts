@@ -149,6 +149,16 @@ function checkFederation(srv: MergedServer, index: PositionIndex, f: ConfigFindi
     if (be.address !== undefined && be.address !== '' && isIP(be.address.replace(/^\[(.*)\]$/, '$1')) === 0) {
       f.add('error', 'server.federation.bundle_endpoint.address', index.value([...bePath, 'address']), `server.federation.bundle_endpoint.address: must be an IP address to listen on (got ${JSON.stringify(be.address)})`);
     }
+    if (be.acme || be.profile?.https_web?.acme) {
+      const at = be.acme ? [...bePath, 'acme'] : [...bePath, 'profile', 'https_web', 'acme'];
+      // A warning, not an error: the configuration is SPIRE's and parses; `run` is what cannot honour it.
+      f.add(
+        'warning',
+        'server.federation.bundle_endpoint.acme',
+        index.key(at),
+        'server.federation.bundle_endpoint: ACME is not supported by spire-ts, so `run` will refuse this bundle endpoint (it cannot obtain certificates from an ACME CA); use profile "https_web" with serving_cert_file, or profile "https_spiffe"',
+      );
+    }
     if (!be.profile && !be.acme) {
       f.add('warning', 'server.federation.bundle_endpoint', index.key(bePath), 'bundle_endpoint has no profile; "https_spiffe" is used. Set profile "https_spiffe" {} (or "https_web") explicitly: SPIRE will require it');
     }
