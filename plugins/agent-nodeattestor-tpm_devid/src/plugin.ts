@@ -9,7 +9,6 @@
  * `device:<path>`, and the spire-ts extension `tcti` names any other TCTI
  * (e.g. a software TPM: `swtpm:host=127.0.0.1,port=2321`).
  */
-import { X509Certificate } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -22,7 +21,7 @@ import {
   type PluginDefinition,
   type ServiceImpl,
 } from '@spire-ts/plugin-sdk';
-import { nextChallenge, runAidAttestation } from '@spire-ts/nodeattestor-kit';
+import { nextChallenge, pemCertificates, runAidAttestation } from '@spire-ts/nodeattestor-kit';
 import { TpmSession, type TpmPasswords } from './session.js';
 import { attestationRequest, challengeResponse, parseChallenge } from './wire.js';
 
@@ -80,23 +79,6 @@ async function readSmall(path: string): Promise<Buffer> {
   return data;
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----/g;
-
-function pemCertificates(pem: string, path: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const m of pem.matchAll(PEM_BLOCK)) {
-    if (m[1] !== 'CERTIFICATE') continue;
-    const der = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
-    try {
-      new X509Certificate(der);
-    } catch (err) {
-      throw new Error(`${path}: certificate ${out.length} does not parse: ${(err as Error).message}`);
-    }
-    out.push(new Uint8Array(der));
-  }
-  if (out.length === 0) throw new Error(`${path}: no CERTIFICATE PEM block found`);
-  return out;
-}
 
 interface Loaded {
   readonly tcti: string;

@@ -8,6 +8,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { pemCertificates } from '@spire-ts/nodeattestor-kit';
 import { spkiOf } from './pop.js';
 
 /** The largest certificate or key file read (a chain of a few certificates is a few KiB). */
@@ -25,24 +26,6 @@ async function readSmall(path: string): Promise<string> {
   return data.toString('utf8');
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----/g;
-
-/** The DER of every CERTIFICATE block in `pem`, each checked to parse. */
-export function pemCertificates(pem: string, what: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const m of pem.matchAll(PEM_BLOCK)) {
-    if (m[1] !== 'CERTIFICATE') continue;
-    const der = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
-    try {
-      new X509Certificate(der);
-    } catch (err) {
-      throw new Error(`${what}: certificate ${out.length} does not parse: ${(err as Error).message}`);
-    }
-    out.push(new Uint8Array(der));
-  }
-  if (out.length === 0) throw new Error(`${what}: no CERTIFICATE PEM block found`);
-  return out;
-}
 
 export async function loadKeyPair(paths: { certificatePath: string; privateKeyPath: string; intermediatesPath: string }): Promise<KeyPair> {
   const chain = pemCertificates(await readSmall(paths.certificatePath), paths.certificatePath);

@@ -20,6 +20,7 @@ export { JWS_ALGORITHMS, verifyJws } from './jws.js';
 export { nextChallenge, runAidAttestation, sendPayloadOnly } from './agent-stream.js';
 export type { AgentAidCall } from './agent-stream.js';
 export { decodeJsonPayload } from './payload.js';
+export { pemCertificates } from './pem.js';
 export { AGENT_STORE_SERVICE, TofuGuard } from './tofu.js';
 export type { AttestedLookup, TofuOptions } from './tofu.js';
 /** TPM 2.0 structures and credential activation (the tpm_devid attestor). */
