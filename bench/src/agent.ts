@@ -2,6 +2,7 @@
 //   [--rates 250,500,1000,1500,2000] [--jwt-rates 250,500,1000,1500,2000]
 //   [--step-seconds 4] [--warmup-seconds 1] [--stop-p99 50] [--idle-seconds 5] [--serial 300]
 //   [--sync-interval 5s] [--phases x509,jwt] [--cpu-prof DIR] [--agent-node-args '...'] [--agent-output]
+//   [--agent-env 'MALLOC_ARENA_MAX=2 ...']
 //
 // spire-agent end to end: a real `spire-server run` (bench/src/server-lib.ts)
 // and a real `spire-agent run` child process (join_token, memory KeyManager,
@@ -26,7 +27,7 @@
 // much runnable work waited for a CPU: above a few %, latencies measure the
 // machine's other load as much as the agent.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +75,17 @@ const log = (msg: string): void => void process.stderr.write(`[bench agent] ${ms
 const dir = mkdtempSync(join(tmpdir(), 'spire-bench-agent-'));
 // The agent process only (Node does not take --cpu-prof from NODE_OPTIONS, so plugin processes are not profiled).
 const nodeArgs: string[] = flag('agent-node-args', '').split(' ').filter(Boolean);
+// Extra environment of the agent process (and so its plugins), e.g. glibc's MALLOC_ARENA_MAX=2.
+const agentEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  flag('agent-env', '')
+    .split(' ')
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new Error(`--agent-env: ${kv} is not NAME=VALUE`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+);
 if (CPU_PROF) {
   mkdirSync(resolve(CPU_PROF), { recursive: true });
   nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(CPU_PROF)}`, '--cpu-prof-interval=200');
@@ -122,7 +134,7 @@ try {
   log(`${ENTRIES} entries created in ${((performance.now() - t0) / 1000).toFixed(1)} s (${MATCH} match the load process)`);
 
   // 1. Full sync.
-  agent = startAgentChild({ dir, serverPort: server.port, bundlePath, joinToken: token, svidCacheSize: Math.max(ENTRIES, 1), syncInterval: SYNC_INTERVAL, nodeArgs });
+  agent = startAgentChild({ dir, serverPort: server.port, bundlePath, joinToken: token, svidCacheSize: Math.max(ENTRIES, 1), syncInterval: SYNC_INTERVAL, nodeArgs, env: agentEnv });
   await agent.whenReady(600_000);
   const m = agent.marks;
   log(`agent pid ${agent.pid}; ${m.creatingSvids} SVIDs created in the first sync`);
@@ -132,6 +144,11 @@ try {
   report('agent_svids_cached', m.creatingSvids, '', 0);
   report('agent_svid_mint_rate', m.creatingSvids / ((m.ready! - m.nodeIdentityReady!) / 1000), '/s', 0);
   report('agent_rss_after_full_sync', rssMB(agent.pid), 'MB');
+  // What the RSS is made of: anonymous memory (heaps, malloc arenas, buffers) vs mapped files (code).
+  const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
+  const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  report('agent_rss_anon_after_full_sync', kB('RssAnon'), 'MB');
+  report('agent_rss_file_after_full_sync', kB('RssFile'), 'MB');
   if (process.argv.includes('--heap-snapshot')) {
     // With --agent-node-args --heapsnapshot-signal=SIGUSR2: a snapshot of the agent after the full sync, in its directory.
     agent.child.kill('SIGUSR2');

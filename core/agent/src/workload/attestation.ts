@@ -3,12 +3,12 @@
  * pkg/agent/attestor/workload and endpoints/peertracker.go): every
  * WorkloadAttestor runs in parallel on the caller's pid, under a time limit;
  * selectors of the attestors that succeed are kept when others fail, and all
- * failing is an error. Afterwards the caller is checked again: the process
+ * failing is an error. Afterwards the caller is checked: the process
  * must still exist with the start time, uid and gid recorded when its
  * connection was accepted, else the selectors could describe another process
  * that was given the same pid.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Logger } from '@spire-ts/common';
 import { processStartTime } from '@spire-ts/peercred';
 import type { Selector } from './cache.js';
@@ -21,6 +21,16 @@ export interface CallerProcess {
   readonly gid: number;
   /** `/proc/<pid>/stat` start time at accept (see `processStartTime`). */
   readonly startTime: number;
+}
+
+/**
+ * What {@link WorkloadAttestation.attest} needs of an `AbortSignal` (which
+ * is one); a call's cancellation can provide it without allocating a signal.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 export type WorkloadAttestationErrorReason = 'timeout' | 'cancelled' | 'attestors-failed' | 'caller-gone';
@@ -67,12 +77,16 @@ export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
   const { pid } = caller;
   // With the real procfs, one read of /proc/<pid>/stat gives both the start
   // time and the state (this runs twice per Workload API call).
+  // The owner of /proc/<pid>/stat is the owner of /proc/<pid> (the kernel gives
+  // every file of a process directory the process's dump owner), so one
+  // open, read and fstat answer all three questions.
   const fast = procRoot === '/proc' && process.platform === 'linux';
   let stat: string | undefined;
+  let owner: { uid: number; gid: number } | undefined;
   let now: number;
   try {
     if (fast) {
-      stat = readProcFile(`/proc/${pid}/stat`);
+      ({ text: stat, owner } = readProcFile(`/proc/${pid}/stat`));
       now = parseStartTime(stat, pid);
     } else {
       now = processStartTime(pid);
@@ -83,10 +97,9 @@ export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
   if (now !== caller.startTime) {
     throw gone(pid, `new process detected: process starttime ${now} does not match original caller ${caller.startTime}`);
   }
-  let owner: { uid: number; gid: number };
   try {
     stat ??= readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
-    owner = statSync(`${procRoot}/${pid}`);
+    owner ??= statSync(`${procRoot}/${pid}`);
   } catch (err) {
     throw gone(pid, `caller exit suspected: ${(err as Error).message}`, err);
   }
@@ -100,11 +113,11 @@ export function verifyCaller(caller: CallerProcess, procRoot = '/proc'): void {
 const procBuf = Buffer.allocUnsafe(4096);
 
 /**
- * The text of a small procfs file. readFileSync allocates 64 KiB per read
- * for files that report size 0, as procfs files do; this reads into one
- * reused buffer.
+ * The text of a small procfs file and its owner. readFileSync allocates
+ * 64 KiB per read for files that report size 0, as procfs files do; this
+ * reads into one reused buffer.
  */
-function readProcFile(path: string): string {
+function readProcFile(path: string): { text: string; owner: { uid: number; gid: number } } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -115,13 +128,22 @@ function readProcFile(path: string): string {
   }
   try {
     let n = 0;
+    let text: string;
     for (;;) {
       const r = readSync(fd, procBuf, n, procBuf.length - n, null);
-      if (r === 0) return procBuf.toString('latin1', 0, n);
+      if (r === 0) {
+        text = procBuf.toString('latin1', 0, n);
+        break;
+      }
       n += r;
       // Longer than any stat line: read the rest the ordinary way.
-      if (n === procBuf.length) return procBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
+      if (n === procBuf.length) {
+        text = procBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
+        break;
+      }
     }
+    const { uid, gid } = fstatSync(fd);
+    return { text, owner: { uid, gid } };
   } finally {
     closeSync(fd);
   }
@@ -168,9 +190,11 @@ export class WorkloadAttestation {
    *
    * @throws WorkloadAttestationError
    */
-  async attest(caller: CallerProcess, signal?: AbortSignal): Promise<Selector[]> {
+  async attest(caller: CallerProcess, signal?: CancelSignal): Promise<Selector[]> {
     const log = this.#log.with({ pid: caller.pid });
-    verifyCaller(caller, this.#procRoot);
+    // As SPIRE's PeerTrackerAttestor: the caller is checked once, after the
+    // attestors. A pid reused before or during attestation has another start
+    // time, so that one check covers both (a check before would only fail faster).
     const results = await this.#runAll(caller.pid, signal, log);
     const selectors: Selector[] = [];
     const errors: string[] = [];
@@ -186,7 +210,7 @@ export class WorkloadAttestation {
     return selectors;
   }
 
-  async #runAll(pid: number, signal: AbortSignal | undefined, log: Logger): Promise<PromiseSettledResult<Selector[]>[]> {
+  async #runAll(pid: number, signal: CancelSignal | undefined, log: Logger): Promise<PromiseSettledResult<Selector[]>[]> {
     if (signal?.aborted) throw new WorkloadAttestationError('cancelled', 'the caller went away before attestation');
     const all = Promise.allSettled(
       this.#attestors.map(async (a) => {

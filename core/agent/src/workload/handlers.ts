@@ -9,15 +9,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { JwtSvidError, parseSpiffeId, validateJwtSvid, type Logger } from '@spire-ts/common';
 import { PluginError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import { filterDuplicateHints, selectorKey, type Selector, type WorkloadCache, type WorkloadUpdate } from './cache.js';
-import type { CallerProcess, WorkloadAttestation } from './attestation.js';
-import {
-  ComposeError,
-  bytesMapKey,
-  claimsToStruct,
-  composeJwtBundlesResponse,
-  composeX509BundlesResponse,
-  composeX509SvidResponse,
-} from './responses.js';
+import type { CallerProcess, CancelSignal, WorkloadAttestation } from './attestation.js';
+import { X509SvidResponses } from './encoded.js';
+import { ComposeError, bytesMapKey, claimsToStruct, composeJwtBundlesResponse, composeX509BundlesResponse } from './responses.js';
 
 /** What the handlers need from the server around them. */
 export interface WorkloadHandlerDeps {
@@ -60,6 +54,23 @@ function fail(call: grpc.ServerWritableStream<unknown, unknown>, err: PluginErro
   call.emit('error', { code: err.code, details: err.details });
 }
 
+/** A call's cancellation as the signal attestation listens to (no AbortController per call). */
+class CallCancelSignal implements CancelSignal {
+  constructor(private readonly call: AnyCall) {}
+
+  get aborted(): boolean {
+    return this.call.cancelled;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.call.on('cancelled', listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.call.off('cancelled', listener);
+  }
+}
+
 function asStatus(err: unknown): PluginError {
   return err instanceof PluginError ? err : status(Status.INTERNAL, (err as Error).message ?? String(err));
 }
@@ -67,6 +78,7 @@ function asStatus(err: unknown): PluginError {
 /** The handlers, bound to `deps`. */
 export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'SpiffeWorkloadAPI'> {
   const { cache, log } = deps;
+  const x509Responses = new X509SvidResponses();
 
   /** SPIRE's middleware: exactly one `workload.spiffe.io: true`. */
   function checkHeader(call: AnyCall): void {
@@ -81,18 +93,13 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
       log.error('Caller credentials unavailable for connection', { method, peer: call.getPeer() });
       throw status(Status.PERMISSION_DENIED, 'caller could not be identified from its connection');
     }
-    const abort = new AbortController();
-    const onCancel = (): void => abort.abort();
-    call.on('cancelled', onCancel);
     try {
-      return { selectors: await deps.attestation.attest(caller, abort.signal), caller };
+      // The attestation stops listening when it ends: a cancel after it has nothing to abort.
+      return { selectors: await deps.attestation.attest(caller, new CallCancelSignal(call)), caller };
     } catch (err) {
       if (call.cancelled) throw status(Status.CANCELLED, 'the caller went away');
       log.error('Workload attestation failed', { method, pid: caller.pid, error: (err as Error).message });
       throw status(Status.UNAVAILABLE, 'workload attestation failed');
-    } finally {
-      // Only the attestation listens: a cancel after it has nothing to abort.
-      call.off('cancelled', onCancel);
     }
   }
 
@@ -217,7 +224,7 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
         if (update.identities.length === 0) throw noIdentity('FetchX509SVID', caller, selectors);
         const { kept, dropped } = filterDuplicateHints(update.identities);
         for (const d of dropped) log.warn('Ignoring entry with duplicate hint', { hint: d.hint, entry_id: d.entryId });
-        return composeX509SvidResponse(update, kept);
+        return x509Responses.compose(update, kept);
       });
     },
 

@@ -1,18 +1,22 @@
 /**
  * The SPIFFE Workload API endpoint: a Unix socket whose connections are
  * accepted here, identified by SO_PEERCRED (pid, uid, gid and the pid's start
- * time, read before any byte of the connection), tagged, and handed to a
- * grpc-js server through its connection injector. Handlers find the caller
- * from `call.getPeer()`; nothing the client sends can change who it is.
+ * time, read before any byte of the connection), tagged, and handed to an
+ * HTTP/2 server that serves gRPC with the plugin SDK's lean server (grpc-js's
+ * per-call machinery was most of the cost of a Workload API call). Handlers
+ * find the caller from the call's connection; nothing the client sends can
+ * change who it is.
  */
 import { chmodSync } from 'node:fs';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@spire-ts/common';
 import { ConnectionRegistry, peerCredentialsOf, processStartTime } from '@spire-ts/peercred';
-import { addService } from '@spire-ts/plugin-sdk';
+import { LeanGrpcServer, toGrpcHandlers, type ServiceRegistrar } from '@spire-ts/plugin-sdk';
+import { serviceCodecs } from '@spire-ts/proto/codec';
 import type { WorkloadCache } from './cache.js';
 import type { CallerProcess, WorkloadAttestation } from './attestation.js';
+import { reuseEncodings } from './encoded.js';
 import { workloadApiHandlers } from './handlers.js';
 import { prepareSocketPath } from './socket.js';
 import { addSdsService, type SdsOptions } from './sds.js';
@@ -32,10 +36,26 @@ export interface WorkloadApiServerOptions {
    * its resource names, or `false` not to serve it. Default: served with SPIRE's names.
    */
   sds?: SdsOptions | false;
-  /** Registers more services on the same socket (Envoy SDS, health); they find callers with {@link WorkloadApiServer.callerOf}. */
-  addServices?: (server: grpc.Server) => void;
+  /** Registers more services on the same socket (health, ...); they find callers with {@link WorkloadApiServer.callerOf}. */
+  addServices?: (server: ServiceRegistrar) => void;
   /** How long close() lets calls finish before cutting connections; default 5 s. */
   shutdownGraceMs?: number;
+}
+
+/** Largest request message accepted: Workload API requests are a few hundred bytes. */
+const MAX_REQUEST_BYTES = 4 << 20;
+
+/** `SpiffeWorkloadAPI`'s methods, with X.509-SVID responses encoded once per set of SVIDs (see encoded.ts). */
+function workloadApiDefinition(): Record<string, ReturnType<typeof serviceCodecs>[string]> {
+  const codecs = serviceCodecs('SpiffeWorkloadAPI');
+  const x509 = codecs.FetchX509SVID;
+  if (!x509) throw new Error('proto: SpiffeWorkloadAPI has no FetchX509SVID');
+  return { ...codecs, FetchX509SVID: { ...x509, responseSerialize: reuseEncodings(x509.responseSerialize) } };
+}
+
+/** The connection a lean call arrived on (HTTP/2's proxy of the accepted socket). */
+function connectionOf(call: object): { remoteAddress?: string | undefined } | undefined {
+  return (call as { connection?: { remoteAddress?: string | undefined } }).connection;
 }
 
 /**
@@ -52,7 +72,7 @@ export class WorkloadApiServer {
   readonly #log: Logger;
   readonly #callers = new ConnectionRegistry<CallerProcess>();
   readonly #streams = new Set<() => void>();
-  #grpc: grpc.Server | undefined;
+  #grpc: LeanGrpcServer | undefined;
   #listener: net.Server | undefined;
   #socketPath: string | undefined;
   #closing: Promise<void> | undefined;
@@ -72,9 +92,14 @@ export class WorkloadApiServer {
     return this.#callers.size;
   }
 
-  /** The caller of a call on this server's socket (SO_PEERCRED at accept); undefined for anything else. */
+  /**
+   * The caller of a call on this server's socket (SO_PEERCRED at accept);
+   * undefined for anything else. The connection's tag was set server-side
+   * at accept, so a client cannot choose it.
+   */
   callerOf(call: { getPeer(): string }): CallerProcess | undefined {
-    return this.#callers.get(call.getPeer());
+    const tag = connectionOf(call)?.remoteAddress;
+    return tag === undefined ? undefined : this.#callers.get(tag);
   }
 
   /**
@@ -85,11 +110,10 @@ export class WorkloadApiServer {
     if (this.#listener || this.#closing) throw new Error('the Workload API server was already started');
     await prepareSocketPath(socketPath, this.#log);
 
-    const server = new grpc.Server();
-    addService(
-      server,
-      'SpiffeWorkloadAPI',
-      workloadApiHandlers({
+    const server = new LeanGrpcServer({ maxMessageBytes: MAX_REQUEST_BYTES });
+    server.addService(
+      workloadApiDefinition(),
+      toGrpcHandlers('SpiffeWorkloadAPI', workloadApiHandlers({
         cache: this.#options.cache,
         attestation: this.#options.attestation,
         callerOf: (call) => this.callerOf(call),
@@ -101,7 +125,7 @@ export class WorkloadApiServer {
           this.#streams.add(end);
           return () => this.#streams.delete(end);
         },
-      }),
+      })),
     );
     if (this.#options.sds !== false) {
       addSdsService(server, {
@@ -117,9 +141,12 @@ export class WorkloadApiServer {
       });
     }
     this.#options.addServices?.(server);
-    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    // Never listens itself: it only speaks HTTP/2 on the sockets accepted below.
+    // Requests are a few hundred bytes: HTTP/2's default 64 KiB stream window is plenty.
+    const h2 = http2.createServer({ settings: { enablePush: false } });
+    server.attach(h2);
 
-    // Runs before any byte is read: credentials, registration, injection, all synchronous.
+    // Runs before any byte is read: credentials, registration, hand-over, all synchronous.
     const listener = net.createServer((socket) => {
       try {
         const creds = peerCredentialsOf(socket);
@@ -129,7 +156,7 @@ export class WorkloadApiServer {
         socket.destroy();
         return;
       }
-      injector.injectConnection(socket);
+      h2.emit('connection', socket);
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -143,8 +170,6 @@ export class WorkloadApiServer {
       chmodSync(socketPath, 0o777);
     } catch (err) {
       await new Promise((resolve) => listener.close(resolve));
-      injector.destroy();
-      server.forceShutdown();
       throw new Error(`unable to change UDS permissions: ${(err as Error).message}`, { cause: err });
     }
     this.#grpc = server;
@@ -165,18 +190,7 @@ export class WorkloadApiServer {
     if (!listener || !server) return;
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     for (const end of [...this.#streams]) end();
-    const grace = this.#options.shutdownGraceMs ?? 5000;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, grace);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    server.forceShutdown();
+    await server.closeSessions(this.#options.shutdownGraceMs ?? 5000);
     await closed;
     this.#log.info('Workload API stopped', { address: this.#socketPath });
   }
