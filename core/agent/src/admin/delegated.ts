@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { latestWins } from '../workload/latest.js';
 import { statSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import { concatCertificates, jwtBundleMap, parseSpiffeId, trustDomainId, type Bundle, type Logger } from '@spire-ts/common';
@@ -224,8 +225,6 @@ export function delegatedIdentityService(deps: DelegatedIdentityDeps): ServiceIm
   function runStream<Res>(call: Stream<Res>, open: (push: (res: Res) => void, end: (err: PluginError) => void) => () => void): void {
     const untyped = call as unknown as Stream<unknown>;
     let done = false;
-    let blocked = false;
-    let pending: Res | undefined;
     const finish = (err?: PluginError): void => {
       if (done) return;
       done = true;
@@ -233,20 +232,7 @@ export function delegatedIdentityService(deps: DelegatedIdentityDeps): ServiceIm
       untrack();
       if (err && !call.cancelled) fail(untyped, err);
     };
-    const push = (res: Res): void => {
-      if (done) return;
-      if (blocked) {
-        pending = res;
-        return;
-      }
-      blocked = !call.write(res);
-    };
-    call.on('drain', () => {
-      blocked = false;
-      const next = pending;
-      pending = undefined;
-      if (next !== undefined && !done) push(next);
-    });
+    const push = latestWins<Res>(call, () => done);
     const untrack = deps.trackStream(() => finish(status(Status.UNAVAILABLE, 'the agent is shutting down')));
     call.on('cancelled', () => finish());
     call.on('error', () => finish());

@@ -5,6 +5,7 @@
  * then the answer from the cache. Streams send a full snapshot first and
  * again on every cache change for the caller's selectors.
  */
+import { latestWins } from './latest.js';
 import type * as grpc from '@grpc/grpc-js';
 import { JwtSvidError, parseSpiffeId, validateJwtSvid, type Logger } from '@spire-ts/common';
 import { PluginError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
@@ -150,8 +151,6 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
     const { selectors, caller } = auth;
     let done = false;
     let lastKey: string | undefined;
-    let pending: Res | undefined;
-    let blocked = false;
     const finish = (err?: PluginError): void => {
       if (done) return;
       done = true;
@@ -160,19 +159,7 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
       untrack();
       if (err && !call.cancelled) fail(untyped, err);
     };
-    const write = (res: Res): void => {
-      if (blocked) {
-        pending = res;
-        return;
-      }
-      blocked = !call.write(res);
-    };
-    call.on('drain', () => {
-      blocked = false;
-      const next = pending;
-      pending = undefined;
-      if (next !== undefined && !done) write(next);
-    });
+    const write = latestWins<Res>(call, () => done);
     // SVIDs for entries the caller matches may still be minting (no prefetch, evicted): wait for them, as SPIRE does.
     let waiting = false;
     let waitTimer: NodeJS.Timeout | undefined;

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { latestWins } from './latest.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { pemEncode, type Bundle, type Logger } from '@spire-ts/common';
@@ -360,8 +361,6 @@ export function sdsHandlers(deps: SdsHandlerDeps): ServiceImpl<'envoy.service.se
     let lastReq: DiscoveryRequest | undefined;
     let update: WorkloadUpdate | undefined;
     let lastDigest: string | undefined;
-    let blocked = false;
-    let pending: DiscoveryResponse | undefined;
     let waiting = false;
     let waitTimer: NodeJS.Timeout | undefined;
 
@@ -376,19 +375,7 @@ export function sdsHandlers(deps: SdsHandlerDeps): ServiceImpl<'envoy.service.se
       } else if (!call.cancelled) call.end();
     };
 
-    const write = (res: DiscoveryResponse): void => {
-      if (blocked) {
-        pending = res;
-        return;
-      }
-      blocked = !call.write(res);
-    };
-    call.on('drain', () => {
-      blocked = false;
-      const next = pending;
-      pending = undefined;
-      if (next !== undefined && !done) write(next);
-    });
+    const write = latestWins<DiscoveryResponse>(call, () => done);
 
     const send = (): void => {
       if (!lastReq || !update) return;
