@@ -40,7 +40,7 @@ export interface DelegatedIdentityDeps {
   /** The agent's WorkloadAttestors: for the caller, and for the pid a request names. */
   attestation: WorkloadAttestation;
   /** The caller of a call's connection (SO_PEERCRED at accept); undefined = unknown connection. */
-  callerOf(call: { getPeer(): string }): CallerProcess | undefined;
+  callerOf(call: object): CallerProcess | undefined;
   /** SPIFFE IDs allowed to use the API (`authorized_delegates`). */
   authorizedDelegates: readonly string[];
   log: Logger;

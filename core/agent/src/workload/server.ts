@@ -7,19 +7,15 @@
  * find the caller from the call's connection; nothing the client sends can
  * change who it is.
  */
-import { chmodSync } from 'node:fs';
-import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import type { Logger } from '@spire-ts/common';
-import { ConnectionRegistry, peerCredentialsOf, processStartTime } from '@spire-ts/peercred';
-import { LeanGrpcServer, toGrpcHandlers, type ServiceRegistrar } from '@spire-ts/plugin-sdk';
+import { toGrpcHandlers, type ServiceRegistrar } from '@spire-ts/plugin-sdk';
 import { serviceCodecs } from '@spire-ts/proto/codec';
 import type { WorkloadCache } from './cache.js';
 import type { CallerProcess, WorkloadAttestation } from './attestation.js';
 import { reuseEncodings } from './encoded.js';
 import { workloadApiHandlers } from './handlers.js';
-import { prepareSocketPath } from './socket.js';
 import { addSdsService, type SdsOptions } from './sds.js';
+import { PeerCredGrpcServer } from './uds-server.js';
 
 export interface WorkloadApiServerOptions {
   cache: WorkloadCache;
@@ -53,11 +49,6 @@ function workloadApiDefinition(): Record<string, ReturnType<typeof serviceCodecs
   return { ...codecs, FetchX509SVID: { ...x509, responseSerialize: reuseEncodings(x509.responseSerialize) } };
 }
 
-/** The connection a lean call arrived on (HTTP/2's proxy of the accepted socket). */
-function connectionOf(call: object): { remoteAddress?: string | undefined } | undefined {
-  return (call as { connection?: { remoteAddress?: string | undefined } }).connection;
-}
-
 /**
  * @example
  * ```ts
@@ -70,26 +61,23 @@ function connectionOf(call: object): { remoteAddress?: string | undefined } | un
 export class WorkloadApiServer {
   readonly #options: WorkloadApiServerOptions;
   readonly #log: Logger;
-  readonly #callers = new ConnectionRegistry<CallerProcess>();
-  readonly #streams = new Set<() => void>();
-  #grpc: LeanGrpcServer | undefined;
-  #listener: net.Server | undefined;
-  #socketPath: string | undefined;
+  readonly #server: PeerCredGrpcServer;
   #closing: Promise<void> | undefined;
 
   constructor(options: WorkloadApiServerOptions) {
     this.#options = options;
     this.#log = options.log.with({ subsystem_name: 'endpoints' });
+    this.#server = new PeerCredGrpcServer({ log: this.#log, what: 'Workload API', maxMessageBytes: MAX_REQUEST_BYTES });
   }
 
   /** The socket being served, once started. */
   get socketPath(): string | undefined {
-    return this.#socketPath;
+    return this.#server.socketPath;
   }
 
   /** Open Workload API connections with known credentials. */
   get connectionCount(): number {
-    return this.#callers.size;
+    return this.#server.connectionCount;
   }
 
   /**
@@ -98,8 +86,7 @@ export class WorkloadApiServer {
    * at accept, so a client cannot choose it.
    */
   callerOf(call: { getPeer(): string }): CallerProcess | undefined {
-    const tag = connectionOf(call)?.remoteAddress;
-    return tag === undefined ? undefined : this.#callers.get(tag);
+    return this.#server.callerOf(call);
   }
 
   /**
@@ -107,10 +94,9 @@ export class WorkloadApiServer {
    * directory and stale-socket rules; the socket itself is mode 0777).
    */
   async start(socketPath: string): Promise<void> {
-    if (this.#listener || this.#closing) throw new Error('the Workload API server was already started');
-    await prepareSocketPath(socketPath, this.#log);
-
-    const server = new LeanGrpcServer({ maxMessageBytes: MAX_REQUEST_BYTES });
+    if (this.#server.started) throw new Error('the Workload API server was already started');
+    const server = this.#server.grpc;
+    const trackStream = (end: () => void): (() => void) => this.#server.trackStream(end);
     server.addService(
       workloadApiDefinition(),
       toGrpcHandlers('SpiffeWorkloadAPI', workloadApiHandlers({
@@ -121,10 +107,7 @@ export class WorkloadApiServer {
         log: this.#log,
         allowedForeignJwtClaims: new Set(this.#options.allowedForeignJwtClaims ?? []),
         allowUnauthenticatedVerifiers: this.#options.allowUnauthenticatedVerifiers ?? false,
-        trackStream: (end) => {
-          this.#streams.add(end);
-          return () => this.#streams.delete(end);
-        },
+        trackStream,
       })),
     );
     if (this.#options.sds !== false) {
@@ -134,64 +117,22 @@ export class WorkloadApiServer {
         callerOf: (call) => this.callerOf(call),
         log: this.#log,
         ...(this.#options.sds ? { options: this.#options.sds } : {}),
-        trackStream: (end) => {
-          this.#streams.add(end);
-          return () => this.#streams.delete(end);
-        },
+        trackStream,
       });
     }
     this.#options.addServices?.(server);
-    // Never listens itself: it only speaks HTTP/2 on the sockets accepted below.
-    // Requests are a few hundred bytes: HTTP/2's default 64 KiB stream window is plenty.
-    const h2 = http2.createServer({ settings: { enablePush: false } });
-    server.attach(h2);
-
-    // Runs before any byte is read: credentials, registration, hand-over, all synchronous.
-    const listener = net.createServer((socket) => {
-      try {
-        const creds = peerCredentialsOf(socket);
-        this.#callers.register(socket, { ...creds, startTime: processStartTime(creds.pid) });
-      } catch (err) {
-        this.#log.warn('Rejected Workload API connection: caller credentials unavailable', { error: (err as Error).message });
-        socket.destroy();
-        return;
-      }
-      h2.emit('connection', socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(socketPath, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
-    listener.on('error', (err) => this.#log.error('Workload API listener error', { error: err.message }));
-    try {
-      chmodSync(socketPath, 0o777);
-    } catch (err) {
-      await new Promise((resolve) => listener.close(resolve));
-      throw new Error(`unable to change UDS permissions: ${(err as Error).message}`, { cause: err });
-    }
-    this.#grpc = server;
-    this.#listener = listener;
-    this.#socketPath = socketPath;
+    await this.#server.listen(socketPath, 0o777);
     this.#log.info('Starting Workload and SDS APIs', { address: socketPath, network: 'unix' });
   }
 
   /** Stops accepting, ends open streams (UNAVAILABLE), lets unary calls finish within the grace period, removes the socket. */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= (async () => {
+      const path = this.#server.socketPath;
+      if (path === undefined) return;
+      await this.#server.close(this.#options.shutdownGraceMs ?? 5000);
+      this.#log.info('Workload API stopped', { address: path });
+    })();
     return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    const listener = this.#listener;
-    const server = this.#grpc;
-    if (!listener || !server) return;
-    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-    for (const end of [...this.#streams]) end();
-    await server.closeSessions(this.#options.shutdownGraceMs ?? 5000);
-    await closed;
-    this.#log.info('Workload API stopped', { address: this.#socketPath });
   }
 }
