@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pemDecode, pemEncode, splitCertificates, validateX509Svid } from '@spire-ts/common';
 import type { workload } from '@spire-ts/proto';
-import { E2eEnv, TD } from './e2e-harness.js';
+import { E2eEnv, TD, eventually } from './e2e-harness.js';
 import { NOBODY, collect, fetchJwtSvid, firstMessage, header, isRoot, runClient, validateJwtSvid, workloadClient, type WorkloadClient } from './workload-fixtures.js';
 
 const myUid = process.geteuid!();
@@ -93,6 +93,9 @@ describe.skipIf(notBuilt !== undefined)('spire-agent end to end (real server and
   step('attests with the join token and serves an X.509-SVID that verifies against the bundle', async () => {
     expect(agentId).toMatch(new RegExp(`^spiffe://${TD}/spire/agent/join_token/`));
     expect(env.server!.count('Agent attestation request completed')).toBe(1);
+    // The agent posted its version (PostStatus), as SPIRE's does.
+    const show = await eventually(() => env.serverCli('agent', 'show', '-spiffeID', agentId), (out) => /Agent version/.test(out), 5_000);
+    expect(show).toMatch(/Agent version\s*: 0\.1\.0/);
     const res = await fetchX509();
     expect(res.svids).toHaveLength(1);
     const s = res.svids[0]!;

@@ -8,7 +8,7 @@
  */
 import { messageReader } from '@spire-ts/common';
 import type { Bundle } from '@spire-ts/common';
-import type { serverApiBundleV1, serverApiEntryV1, serverApiSvidV1, apiTypes } from '@spire-ts/proto';
+import type { serverApiAgentV1, serverApiBundleV1, serverApiEntryV1, serverApiSvidV1, apiTypes } from '@spire-ts/proto';
 import { unaryCall, type ServerConnection } from './connection.js';
 import { AGENT_ENTRY_MASK, bundleFromProto, entryFromProto, entryIsStale } from './convert.js';
 import { isGrpcError } from './errors.js';
@@ -130,6 +130,12 @@ export class ServerApiClient implements AgentServerApi {
     return this.conn.with('spire.api.server.bundle.v1.Bundle', async (client) => {
       const res = await unaryCall<serverApiBundleV1.GetBundleRequest, apiTypes.Bundle__Output>(client.GetBundle.bind(client), {});
       return bundleFromProto(res, this.trustDomain);
+    });
+  }
+
+  postStatus(agentVersion: string): Promise<void> {
+    return this.conn.with('spire.api.server.agent.v1.Agent', async (client) => {
+      await unaryCall<serverApiAgentV1.PostStatusRequest, serverApiAgentV1.PostStatusResponse__Output>(client.PostStatus.bind(client), { agent_version: agentVersion });
     });
   }
 

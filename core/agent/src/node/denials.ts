@@ -47,5 +47,6 @@ export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: Node
     newJwtSvid: (entryId, audience) => check('issue a JWT-SVID', () => api.newJwtSvid(entryId, audience)),
     getBundle: () => check('return the trust bundle', () => api.getBundle()),
     getFederatedBundle: (trustDomain) => check('return a federated bundle', () => api.getFederatedBundle(trustDomain)),
+    ...(api.postStatus ? { postStatus: (version: string) => check('take the agent status', () => api.postStatus!(version)) } : {}),
   };
 }

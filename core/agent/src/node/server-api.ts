@@ -49,4 +49,6 @@ export interface AgentServerApi {
   getBundle(): Promise<Bundle>;
   /** A federated bundle, or undefined when the server has none for `trustDomain`. */
   getFederatedBundle(trustDomain: string): Promise<Bundle | undefined>;
+  /** PostStatus: tells the server this agent's version (shown by `spire-server agent show`). */
+  postStatus?(agentVersion: string): Promise<void>;
 }

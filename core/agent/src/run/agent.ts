@@ -18,6 +18,8 @@ export interface StartAgentOptions {
   readonly config: RuntimeConfig;
   readonly catalog: Catalog;
   readonly log: Logger;
+  /** This agent's version, posted to the server (PostStatus) once the node identity is ready. */
+  readonly version?: string;
 }
 
 /** A running agent. */
@@ -53,6 +55,11 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     await identity.start();
     stops.push(() => identity.stop());
     log.info('Node identity ready', { spiffe_id: identity.svid.spiffeId, expires_at: new Date(identity.svid.notAfter).toISOString() });
+    if (o.version && identity.api.postStatus) {
+      const version = o.version;
+      // As SPIRE's manager: a server that cannot take it (older, or down) is logged, not fatal.
+      identity.api.postStatus(version).catch((err: unknown) => log.error('Failed to post agent status', { agent_version: version, error: (err as Error).message }));
+    }
 
     const manager = new AgentManager({
       api: identity.api,

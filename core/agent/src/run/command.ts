@@ -6,7 +6,7 @@ import { startAgent } from './agent.js';
 /** Serves until `io.stopSignal` aborts (0) or the agent is banned/evicted (1, saying why). */
 export async function serveAgent(ctx: ServeContext<RuntimeConfig>): Promise<number> {
   const { config, catalog, log, io } = ctx;
-  const agent = await startAgent({ config, catalog, log });
+  const agent = await startAgent({ config, catalog, log, ...(io.version ? { version: io.version } : {}) });
   const signal = io.stopSignal;
   const stopped = new Promise<'signal'>((resolve) => {
     if (!signal) return;
