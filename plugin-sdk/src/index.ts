@@ -23,6 +23,8 @@ export type { PluginType, PluginSide } from './plugin-types.js';
 export { toGrpcHandlers, addService } from './handlers.js';
 export type { ServiceImpl, ServiceRegistrar } from './handlers.js';
 export { LeanGrpcServer } from './transport/server.js';
+export { HpackDecoder, HpackError, HPACK_POST_HTTP, encodeLiteral as encodeHpackLiteral, huffmanDecode } from './transport/hpack.js';
+export type { HeaderField as HpackHeaderField } from './transport/hpack.js';
 export type { ServerMethod, ServerCall as LeanServerCall } from './transport/server.js';
 export { serve, startPluginServer } from './serve.js';
 export type { ServeOptions, PluginDefinition, PluginServer, ConfigureInput, ConfigHandler } from './serve.js';

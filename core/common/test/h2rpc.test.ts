@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as http2 from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -353,6 +354,42 @@ describe('PluginRpc: unreachable and dying servers', () => {
     } finally {
       rpc.close();
       first.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('PluginRpc: HTTP/2 flow control, stream limits, PING and GOAWAY', () => {
+  it('sends requests through small stream windows, queues past MAX_CONCURRENT_STREAMS, answers PINGs and reconnects after GOAWAY', async () => {
+    const seen = new Map<string, Seen>();
+    const lean = new LeanGrpcServer();
+    addService(lean, KM, keyManager(seen));
+    const h2 = http2.createServer({ settings: { initialWindowSize: 1000, maxConcurrentStreams: 2, enablePush: false } });
+    lean.attach(h2);
+    const sessions: http2.ServerHttp2Session[] = [];
+    h2.on('session', (s) => sessions.push(s));
+    const path = socketPath();
+    await new Promise<void>((r) => h2.listen(path, () => r()));
+    const rpc = new PluginRpc(path);
+    try {
+      const big = Buffer.alloc(200_000, 7);
+      const calls = Array.from({ length: 12 }, (_, i) =>
+        rpc.unary(KM, 'SignData', { key_id: 'big', data: i % 3 === 0 ? big : Buffer.from(`p${i}`) }),
+      );
+      await waitFor(() => sessions[0], 'a session');
+      const pinged = new Promise<number>((resolve) => sessions[0]!.ping((err, ms) => resolve(err ? -1 : ms)));
+      const results = await Promise.all(calls);
+      results.forEach((res, i) => expect(res.key_fingerprint).toBe(String(i % 3 === 0 ? big.length : `p${i}`.length)));
+      expect(await pinged).toBeGreaterThanOrEqual(0);
+
+      sessions[0]!.goaway();
+      await sleep(50);
+      const again = await rpc.unary(KM, 'SignData', { key_id: 'big', data: Buffer.from('after') });
+      expect(again.key_fingerprint).toBe('5');
+      expect(sessions.length).toBe(2);
+    } finally {
+      rpc.close();
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => h2.close(() => r()));
     }
   });
 });

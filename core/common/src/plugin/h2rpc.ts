@@ -1,9 +1,8 @@
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Metadata } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { serviceDefinition, type ServiceClientOf, type ServiceName } from '@spire-ts/proto';
-import { Status, statusName } from '@spire-ts/plugin-sdk';
+import { HPACK_POST_HTTP, HpackDecoder, HpackError, Status, encodeHpackLiteral, statusName, type HpackHeaderField as HeaderField } from '@spire-ts/plugin-sdk';
 import type { RequestOf, ResponseOf } from './rpc.js';
 
 /** Flow-control windows as large as HTTP/2 allows: unary plugin calls never wait on WINDOW_UPDATE. */
@@ -60,27 +59,487 @@ function httpToGrpc(status: number): Status {
   }
 }
 
-function toMetadata(headers: http2.IncomingHttpHeaders): Metadata {
+/** Trailing metadata from header fields: gRPC's reserved and pseudo headers are not metadata. */
+function toMetadata(fields: readonly HeaderField[]): Metadata {
   const md = new Metadata();
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.startsWith(':') || k === 'grpc-status' || k === 'grpc-message' || k === 'content-type' || v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) {
-      if (k.endsWith('-bin')) md.add(k, Buffer.from(one, 'base64'));
-      else md.add(k, one);
+  for (const [k, v] of fields) {
+    if (k.startsWith(':') || k === 'grpc-status' || k === 'grpc-message' || k === 'content-type') continue;
+    try {
+      if (k.endsWith('-bin')) md.add(k, Buffer.from(v, 'base64'));
+      else md.add(k, v);
+    } catch {
+      // A key or value grpc-js refuses: not metadata a caller could use.
     }
   }
   return md;
 }
 
+// HTTP/2 (RFC 9113) as much as a gRPC unary client needs.
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const T_DATA = 0x0;
+const T_HEADERS = 0x1;
+const T_RST_STREAM = 0x3;
+const T_SETTINGS = 0x4;
+const T_PUSH_PROMISE = 0x5;
+const T_PING = 0x6;
+const T_GOAWAY = 0x7;
+const T_WINDOW_UPDATE = 0x8;
+const T_CONTINUATION = 0x9;
+const F_END_STREAM = 0x1;
+const F_ACK = 0x1;
+const F_END_HEADERS = 0x4;
+const F_PADDED = 0x8;
+const F_PRIORITY = 0x20;
+const E_PROTOCOL = 0x1;
+const E_FLOW_CONTROL = 0x3;
+const E_SETTINGS_TIMEOUT = 0x4;
+const E_FRAME_SIZE = 0x6;
+const E_REFUSED_STREAM = 0x7;
+const E_CANCEL = 0x8;
+const E_COMPRESSION = 0x9;
+/** The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default). */
+const MAX_RECV_FRAME = 16384;
+/** How long a new connection waits for the peer's SETTINGS before failing. */
+const SETTINGS_TIMEOUT_MS = 10_000;
+/** Cap on one header block with its CONTINUATIONs. */
+const MAX_HEADER_BLOCK = 1 << 20;
+/** Received bytes after which the window is topped up again. */
+const WINDOW_TOP_UP = 2 ** 30;
+const EMPTY = Buffer.alloc(0);
+
+function frameHeader(length: number, type: number, flags: number, stream: number): Buffer {
+  const h = Buffer.allocUnsafe(9);
+  h[0] = length >>> 16;
+  h[1] = (length >>> 8) & 0xff;
+  h[2] = length & 0xff;
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return h;
+}
+
+function u32Frame(type: number, stream: number, value: number): Buffer {
+  const f = frameHeader(4, type, 0, stream);
+  return Buffer.concat([f, Buffer.from([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff])]);
+}
+
+/** Our SETTINGS: no push, the largest stream window. Then the connection window to the maximum. */
+const CLIENT_START = Buffer.concat([
+  PREFACE,
+  frameHeader(12, T_SETTINGS, 0, 0),
+  Buffer.from([0, 2, 0, 0, 0, 0, 0, 4, (MAX_WINDOW >>> 24) & 0xff, (MAX_WINDOW >>> 16) & 0xff, (MAX_WINDOW >>> 8) & 0xff, MAX_WINDOW & 0xff]),
+  u32Frame(T_WINDOW_UPDATE, 0, MAX_WINDOW - 65535),
+]);
+
+/** One unary call's stream, as the connection sees it. */
+interface StreamHandler {
+  id: number;
+  /** Header block to send (HEADERS + CONTINUATION by the peer's frame size). */
+  headerBlock: Buffer;
+  /** The framed request message. */
+  readonly request: Buffer;
+  /** Request bytes not yet sent. */
+  pending: Buffer;
+  sendWindow: number;
+  received: number;
+  /** Times the peer refused the stream unprocessed (REFUSED_STREAM) and it was sent again. */
+  refusals: number;
+  localEnded: boolean;
+  remoteEnded: boolean;
+  onHeaders(fields: HeaderField[], endStream: boolean): void;
+  onData(chunk: Buffer, endStream: boolean): void;
+  /** The stream died without a complete response (reset, connection lost). */
+  onFailure(message: string): void;
+}
+
+/**
+ * An HTTP/2 client connection (h2c, prior knowledge) to one plugin. It
+ * multiplexes unary calls as streams, with flow control both ways, HPACK
+ * (literal request headers; full decoding of responses), SETTINGS, PING,
+ * GOAWAY and RST_STREAM. Writes of one tick go out in one socket write.
+ */
+class H2Connection {
+  private readonly decoder = new HpackDecoder();
+  private readonly streams = new Map<number, StreamHandler>();
+  /** Calls waiting for the peer's MAX_CONCURRENT_STREAMS. */
+  private readonly queued: StreamHandler[] = [];
+  /** Streams with request bytes waiting for window. */
+  private readonly blocked = new Set<StreamHandler>();
+  private nextId = 1;
+  private inbuf: Buffer = EMPTY;
+  private out: Buffer[] = [];
+  private flushScheduled = false;
+  private peerInitialWindow = 65535;
+  private peerMaxFrame = 16384;
+  private peerMaxStreams = Infinity;
+  /** Streams wait for the peer's first SETTINGS (its stream limit and windows). */
+  private settingsReceived = false;
+  private connSendWindow = 65535;
+  private connReceived = 0;
+  private continuation: { id: number; endStream: boolean; parts: Buffer[]; size: number } | undefined;
+  /** Set once the connection is unusable; every stream has been failed. */
+  dead = false;
+  /** No new streams (GOAWAY received, or stream ids used up). */
+  draining = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly onGone: (conn: H2Connection) => void,
+  ) {
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('error', (err: Error) => this.fail(`plugin connection failed: ${err.message}`));
+    socket.on('close', () => this.fail('plugin connection failed: the connection closed'));
+    socket.unref();
+    this.send(CLIENT_START);
+    const settingsTimer = setTimeout(() => {
+      if (!this.settingsReceived) this.connectionError(E_SETTINGS_TIMEOUT, `no HTTP/2 SETTINGS from the plugin within ${SETTINGS_TIMEOUT_MS} ms`);
+    }, SETTINGS_TIMEOUT_MS);
+    settingsTimer.unref();
+    socket.once('close', () => clearTimeout(settingsTimer));
+  }
+
+  get usable(): boolean {
+    return !this.dead && !this.draining;
+  }
+
+  /** Opens a stream for `h` (queued while the peer's stream limit is reached). */
+  start(h: StreamHandler): void {
+    if (!this.settingsReceived || this.streams.size >= this.peerMaxStreams) {
+      this.queued.push(h);
+      return;
+    }
+    h.id = this.nextId;
+    this.nextId += 2;
+    if (this.nextId > 0x7fffffff - 2) this.draining = true;
+    h.sendWindow = this.peerInitialWindow;
+    this.streams.set(h.id, h);
+    const block = h.headerBlock;
+    const max = this.peerMaxFrame;
+    if (block.length <= max) {
+      this.send(frameHeader(block.length, T_HEADERS, F_END_HEADERS, h.id), block);
+    } else {
+      this.send(frameHeader(max, T_HEADERS, 0, h.id), block.subarray(0, max));
+      for (let off = max; off < block.length; off += max) {
+        const part = block.subarray(off, off + max);
+        this.send(frameHeader(part.length, T_CONTINUATION, off + max >= block.length ? F_END_HEADERS : 0, h.id), part);
+      }
+    }
+    this.pump(h);
+  }
+
+  /** Forgets a stream, resetting it unless both sides have ended it. */
+  finish(h: StreamHandler): void {
+    const i = this.queued.indexOf(h);
+    if (i >= 0) {
+      this.queued.splice(i, 1);
+      return;
+    }
+    if (this.streams.get(h.id) !== h) return;
+    this.streams.delete(h.id);
+    this.blocked.delete(h);
+    if (!this.dead && (!h.localEnded || !h.remoteEnded)) this.send(u32Frame(T_RST_STREAM, h.id, E_CANCEL));
+    this.startQueued();
+    if (this.draining && this.streams.size === 0 && this.queued.length === 0) this.destroy('plugin connection closed');
+  }
+
+  /** Closes the socket and fails the streams still open with UNAVAILABLE. */
+  destroy(message: string): void {
+    this.fail(message);
+  }
+
+  private startQueued(): void {
+    while (this.queued.length > 0 && this.settingsReceived && this.streams.size < this.peerMaxStreams && !this.dead) this.start(this.queued.shift()!);
+  }
+
+  private send(a: Buffer, b?: Buffer): void {
+    if (this.dead) return;
+    this.out.push(a);
+    if (b !== undefined && b.length > 0) this.out.push(b);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.dead || this.out.length === 0) return;
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out = [];
+    this.socket.write(data);
+  }
+
+  /** Sends as much of a stream's request as the windows allow. */
+  private pump(h: StreamHandler): void {
+    while (h.pending.length > 0) {
+      const n = Math.min(h.pending.length, this.peerMaxFrame, this.connSendWindow, h.sendWindow);
+      if (n <= 0) {
+        this.blocked.add(h);
+        return;
+      }
+      const chunk = h.pending.subarray(0, n);
+      h.pending = h.pending.subarray(n);
+      this.connSendWindow -= n;
+      h.sendWindow -= n;
+      const last = h.pending.length === 0;
+      if (last) h.localEnded = true;
+      this.send(frameHeader(n, T_DATA, last ? F_END_STREAM : 0, h.id), chunk);
+    }
+    this.blocked.delete(h);
+  }
+
+  private pumpBlocked(): void {
+    for (const h of [...this.blocked]) {
+      if (this.connSendWindow <= 0) return;
+      this.pump(h);
+    }
+  }
+
+  private fail(message: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.out = [];
+    this.socket.destroy();
+    const open = [...this.streams.values(), ...this.queued];
+    this.streams.clear();
+    this.queued.length = 0;
+    this.blocked.clear();
+    this.onGone(this);
+    for (const h of open) h.onFailure(message);
+  }
+
+  /** A connection error: GOAWAY with `code`, then fail everything. */
+  private connectionError(code: number, message: string): void {
+    if (this.dead) return;
+    const goaway = Buffer.alloc(8);
+    goaway.writeUInt32BE(Math.max(0, this.nextId - 2), 0);
+    goaway.writeUInt32BE(code, 4);
+    this.out.push(frameHeader(8, T_GOAWAY, 0, 0), goaway);
+    this.flush();
+    this.fail(`plugin connection failed: ${message}`);
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    let buf = this.inbuf.length === 0 ? chunk : Buffer.concat([this.inbuf, chunk]);
+    let off = 0;
+    while (buf.length - off >= 9 && !this.dead) {
+      const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+      if (len > MAX_RECV_FRAME) {
+        this.connectionError(E_FRAME_SIZE, `frame of ${len} bytes exceeds ${MAX_RECV_FRAME}`);
+        return;
+      }
+      if (buf.length - off < 9 + len) break;
+      const type = buf[off + 3]!;
+      const flags = buf[off + 4]!;
+      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const payload = buf.subarray(off + 9, off + 9 + len);
+      off += 9 + len;
+      this.onFrame(type, flags, id, payload);
+    }
+    if (this.dead) return;
+    buf = off === buf.length ? EMPTY : buf.subarray(off);
+    this.inbuf = buf;
+  }
+
+  private unpad(flags: number, payload: Buffer, what: string): Buffer | undefined {
+    if (!(flags & F_PADDED)) return payload;
+    const pad = payload[0];
+    if (pad === undefined || pad >= payload.length) {
+      this.connectionError(E_PROTOCOL, `${what} padding exceeds the frame`);
+      return undefined;
+    }
+    return payload.subarray(1, payload.length - pad);
+  }
+
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.continuation && type !== T_CONTINUATION) {
+      this.connectionError(E_PROTOCOL, 'expected a CONTINUATION frame');
+      return;
+    }
+    switch (type) {
+      case T_DATA: {
+        if (id === 0) return this.connectionError(E_PROTOCOL, 'DATA on stream 0');
+        this.connReceived += payload.length;
+        if (this.connReceived >= WINDOW_TOP_UP) {
+          this.send(u32Frame(T_WINDOW_UPDATE, 0, this.connReceived));
+          this.connReceived = 0;
+        }
+        const data = this.unpad(flags, payload, 'DATA');
+        if (!data) return;
+        const h = this.streams.get(id);
+        if (!h) return;
+        h.received += payload.length;
+        if (h.received >= WINDOW_TOP_UP) {
+          this.send(u32Frame(T_WINDOW_UPDATE, id, h.received));
+          h.received = 0;
+        }
+        const end = (flags & F_END_STREAM) !== 0;
+        if (end) h.remoteEnded = true;
+        h.onData(data, end);
+        return;
+      }
+      case T_HEADERS: {
+        if (id === 0) return this.connectionError(E_PROTOCOL, 'HEADERS on stream 0');
+        let block = this.unpad(flags, payload, 'HEADERS');
+        if (!block) return;
+        if (flags & F_PRIORITY) {
+          if (block.length < 5) return this.connectionError(E_PROTOCOL, 'HEADERS priority exceeds the frame');
+          block = block.subarray(5);
+        }
+        const endStream = (flags & F_END_STREAM) !== 0;
+        if (flags & F_END_HEADERS) this.onHeaderBlock(id, block, endStream);
+        else this.continuation = { id, endStream, parts: [block], size: block.length };
+        return;
+      }
+      case T_CONTINUATION: {
+        const c = this.continuation;
+        if (!c || c.id !== id) return this.connectionError(E_PROTOCOL, 'unexpected CONTINUATION frame');
+        c.parts.push(payload);
+        c.size += payload.length;
+        if (c.size > MAX_HEADER_BLOCK) return this.connectionError(E_PROTOCOL, `header block larger than ${MAX_HEADER_BLOCK} bytes`);
+        if (flags & F_END_HEADERS) {
+          this.continuation = undefined;
+          this.onHeaderBlock(id, Buffer.concat(c.parts), c.endStream);
+        }
+        return;
+      }
+      case T_RST_STREAM: {
+        if (id === 0 || payload.length !== 4) return this.connectionError(E_PROTOCOL, 'malformed RST_STREAM');
+        const h = this.streams.get(id);
+        if (!h) return;
+        this.streams.delete(id);
+        this.blocked.delete(h);
+        const code = payload.readUInt32BE(0);
+        if (code === E_REFUSED_STREAM && !this.draining && h.refusals++ < 5) {
+          // Refused before any processing (RFC 9113 8.7): safe to send again.
+          h.pending = h.request;
+          h.localEnded = false;
+          h.remoteEnded = false;
+          h.received = 0;
+          this.queued.push(h);
+        } else {
+          h.onFailure(`plugin reset the stream (HTTP/2 error ${code})`);
+        }
+        this.startQueued();
+        return;
+      }
+      case T_SETTINGS:
+        return this.onSettings(flags, id, payload);
+      case T_PING:
+        if (id !== 0 || payload.length !== 8) return this.connectionError(E_PROTOCOL, 'malformed PING');
+        if (!(flags & F_ACK)) this.send(frameHeader(8, T_PING, F_ACK, 0), Buffer.from(payload));
+        return;
+      case T_GOAWAY: {
+        if (id !== 0 || payload.length < 8) return this.connectionError(E_PROTOCOL, 'malformed GOAWAY');
+        const last = payload.readUInt32BE(0) & 0x7fffffff;
+        this.draining = true;
+        this.onGone(this);
+        for (const h of [...this.streams.values()]) {
+          if (h.id <= last) continue;
+          this.streams.delete(h.id);
+          this.blocked.delete(h);
+          h.onFailure('plugin connection is going away');
+        }
+        for (const h of this.queued.splice(0)) h.onFailure('plugin connection is going away');
+        if (this.streams.size === 0) this.destroy('plugin connection closed');
+        return;
+      }
+      case T_WINDOW_UPDATE: {
+        if (payload.length !== 4) return this.connectionError(E_FRAME_SIZE, 'malformed WINDOW_UPDATE');
+        const inc = payload.readUInt32BE(0) & 0x7fffffff;
+        if (id === 0) {
+          if (inc === 0) return this.connectionError(E_PROTOCOL, 'WINDOW_UPDATE of 0');
+          this.connSendWindow += inc;
+          if (this.connSendWindow > MAX_WINDOW) return this.connectionError(E_FLOW_CONTROL, 'connection window overflow');
+          this.pumpBlocked();
+          return;
+        }
+        const h = this.streams.get(id);
+        if (!h) return;
+        h.sendWindow += inc;
+        this.pump(h);
+        return;
+      }
+      case T_PUSH_PROMISE:
+        return this.connectionError(E_PROTOCOL, 'PUSH_PROMISE with push disabled');
+      default:
+        return; // PRIORITY and unknown frame types are ignored
+    }
+  }
+
+  private onSettings(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) return this.connectionError(E_PROTOCOL, 'SETTINGS on a stream');
+    if (flags & F_ACK) return;
+    if (payload.length % 6 !== 0) return this.connectionError(E_FRAME_SIZE, 'malformed SETTINGS');
+    for (let i = 0; i < payload.length; i += 6) {
+      const key = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (key === 0x3) this.peerMaxStreams = value;
+      else if (key === 0x4) {
+        if (value > MAX_WINDOW) return this.connectionError(E_FLOW_CONTROL, 'SETTINGS_INITIAL_WINDOW_SIZE too large');
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const h of this.streams.values()) h.sendWindow += delta;
+      } else if (key === 0x5) {
+        if (value < 16384 || value > 16777215) return this.connectionError(E_PROTOCOL, 'invalid SETTINGS_MAX_FRAME_SIZE');
+        this.peerMaxFrame = value;
+      }
+      // HEADER_TABLE_SIZE: our requests never use the peer's dynamic table. ENABLE_PUSH: a client setting.
+    }
+    this.send(frameHeader(0, T_SETTINGS, F_ACK, 0));
+    this.settingsReceived = true;
+    for (const h of [...this.streams.values()]) if (h.pending.length > 0) this.pump(h);
+    this.startQueued();
+  }
+
+  private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
+    let fields: HeaderField[];
+    try {
+      fields = this.decoder.decode(block);
+    } catch (err) {
+      this.connectionError(E_COMPRESSION, err instanceof HpackError ? err.message : String(err));
+      return;
+    }
+    const h = this.streams.get(id);
+    if (!h) return;
+    if (endStream) h.remoteEnded = true;
+    h.onHeaders(fields, endStream);
+  }
+}
+
+/** Header block prefixes by method path: `:method`, `:scheme`, `:authority`, `:path`, content-type, te. */
+const headerPrefixes = new Map<string, Buffer>();
+function headerPrefix(path: string): Buffer {
+  let p = headerPrefixes.get(path);
+  if (!p) {
+    p = Buffer.concat([
+      HPACK_POST_HTTP,
+      encodeHpackLiteral(':authority', 'unused'),
+      encodeHpackLiteral(':path', path),
+      encodeHpackLiteral('content-type', 'application/grpc'),
+      encodeHpackLiteral('te', 'trailers'),
+    ]);
+    if (headerPrefixes.size < 1024) headerPrefixes.set(path, p);
+  }
+  return p;
+}
+
+/** The status of a grpc-status value (UNKNOWN when it is not one). */
+function grpcStatus(v: string): number {
+  return /^\d{1,2}$/.test(v) ? Number(v) : Status.UNKNOWN;
+}
+
 /**
  * A lean gRPC client for the unary calls on a plugin's hot path (SignData,
- * datastore reads...), written directly on node:http2. It speaks standard
- * gRPC over h2c, so it works with any plugin, and skips grpc-js's call stack
- * (interceptors, retries, channelz), which costs tens of microseconds per
- * call. Streams and the lifecycle calls stay on grpc-js.
+ * datastore reads...), on its own HTTP/2 connection code over the socket. It
+ * speaks standard gRPC over h2c, so it works with any plugin (grpc-go,
+ * grpc-js, the SDK's lean server), and skips both grpc-js's call stack and
+ * node:http2's per-stream objects, which cost tens of microseconds per call.
+ * Streams and the lifecycle calls stay on grpc-js.
  */
 export class PluginRpc {
-  private session: http2.ClientHttp2Session | undefined;
+  private conn: H2Connection | undefined;
   private closed = false;
 
   /** `address` is a Unix socket path, or `host:port` when `network` is tcp. */
@@ -97,21 +556,14 @@ export class PluginRpc {
     return net.connect(this.address);
   }
 
-  private connect(): http2.ClientHttp2Session {
-    const current = this.session;
-    if (current && !current.closed && !current.destroyed) return current;
-    const session = http2.connect('http://unused', {
-      createConnection: () => this.dial(),
-      settings: { initialWindowSize: MAX_WINDOW, enablePush: false },
+  private connect(): H2Connection {
+    const current = this.conn;
+    if (current?.usable) return current;
+    const conn = new H2Connection(this.dial(), (gone) => {
+      if (this.conn === gone) this.conn = undefined;
     });
-    session.on('connect', () => session.setLocalWindowSize(MAX_WINDOW));
-    session.on('error', () => undefined); // surfaced on each stream
-    session.on('close', () => {
-      if (this.session === session) this.session = undefined;
-    });
-    session.unref();
-    this.session = session;
-    return session;
+    this.conn = conn;
+    return conn;
   }
 
   /**
@@ -132,118 +584,136 @@ export class PluginRpc {
     if (this.closed) return Promise.reject(serviceError(Status.UNAVAILABLE, 'plugin connection is closed'));
     const maxMessage = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     return new Promise((resolve, reject) => {
-      const body = def.requestSerialize(request);
-      const frame = Buffer.allocUnsafe(5 + body.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(body.length, 1);
-      body.copy(frame, 5);
-      const headers: http2.OutgoingHttpHeaders = {
-        ':method': 'POST',
-        ':path': def.path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      };
-      if (options.deadlineMs !== undefined) headers['grpc-timeout'] = grpcTimeout(options.deadlineMs);
-      if (options.metadata) {
-        for (const [k, v] of Object.entries(options.metadata.toHttp2Headers())) headers[k] = v;
-      }
-
-      let settled = false;
-      const settle = (err: ServiceError | undefined, value?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) reject(err);
-        else resolve(value as ResponseOf<ServiceClientOf<N>[M]>);
-      };
-
-      let stream: http2.ClientHttp2Stream;
+      let frame: Buffer;
+      let headerBlock: Buffer;
       try {
-        stream = this.connect().request(headers);
+        const body = def.requestSerialize(request);
+        frame = Buffer.allocUnsafe(5 + body.length);
+        frame[0] = 0;
+        frame.writeUInt32BE(body.length, 1);
+        body.copy(frame, 5);
+        const prefix = headerPrefix(def.path);
+        const extra: Uint8Array[] = [];
+        if (options.deadlineMs !== undefined) extra.push(encodeHpackLiteral('grpc-timeout', grpcTimeout(options.deadlineMs)));
+        if (options.metadata) {
+          for (const [k, v] of Object.entries(options.metadata.toHttp2Headers())) {
+            for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) extra.push(encodeHpackLiteral(k, String(one)));
+          }
+        }
+        headerBlock = extra.length === 0 ? prefix : Buffer.concat([prefix, ...extra]);
       } catch (err) {
-        settle(serviceError(Status.UNAVAILABLE, `cannot reach plugin: ${(err as Error).message}`));
+        reject(serviceError(Status.INTERNAL, `cannot encode the request: ${(err as Error).message}`));
         return;
       }
-      // Past MAX_TIMER_MS a timer would fire at once: leave such far deadlines to the server.
-      const timer = options.deadlineMs !== undefined && options.deadlineMs <= MAX_TIMER_MS
-        ? setTimeout(() => {
-            stream.close(http2.constants.NGHTTP2_CANCEL);
-            settle(serviceError(Status.DEADLINE_EXCEEDED, `deadline of ${options.deadlineMs} ms exceeded`));
-          }, options.deadlineMs)
-        : undefined;
 
+      let conn: H2Connection;
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
       let httpStatus = 0;
       let status: number | undefined;
       let message = '';
-      let trailerMd: Metadata | undefined;
-      const chunks: Buffer[] = [];
+      let trailerFields: HeaderField[] | undefined;
+      let chunks: Buffer[] = [];
       let received = 0;
-      const finishStatus = (h: http2.IncomingHttpHeaders): void => {
-        const raw = h['grpc-status'];
-        if (raw === undefined) return;
-        status = Number(Array.isArray(raw) ? raw[0] : raw);
-        message = grpcMessage(h['grpc-message']);
-        trailerMd = toMetadata(h);
-      };
-      stream.on('response', (h: http2.IncomingHttpHeaders) => {
-        httpStatus = Number(h[':status']);
-        finishStatus(h); // trailers-only response
-      });
-      stream.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > maxMessage + 5) {
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          settle(serviceError(Status.RESOURCE_EXHAUSTED, `response larger than ${maxMessage} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.on('trailers', (h: http2.IncomingHttpHeaders) => finishStatus(h));
-      stream.on('error', (err: Error) => {
-        settle(serviceError(Status.UNAVAILABLE, `plugin connection failed: ${err.message}`));
-      });
-      stream.on('close', () => {
+
+      const settle = (err: ServiceError | undefined, value?: unknown): void => {
         if (settled) return;
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        chunks = [];
+        if (err) reject(err);
+        else resolve(value as ResponseOf<ServiceClientOf<N>[M]>);
+      };
+      const complete = (): void => {
+        conn.finish(stream);
         if (status === undefined) {
-          if (httpStatus && httpStatus !== 200) {
-            settle(serviceError(httpToGrpc(httpStatus), `unexpected HTTP status ${httpStatus} from plugin`));
-          } else {
-            settle(serviceError(Status.UNAVAILABLE, 'plugin closed the stream without a status (did it exit?)'));
-          }
+          if (httpStatus && httpStatus !== 200) settle(serviceError(httpToGrpc(httpStatus), `unexpected HTTP status ${httpStatus} from plugin`));
+          else settle(serviceError(Status.UNAVAILABLE, 'plugin closed the stream without a status (did it exit?)'));
           return;
         }
         if (status !== Status.OK) {
-          settle(serviceError(status as Status, message, trailerMd));
+          settle(serviceError(status as Status, message, toMetadata(trailerFields ?? [])));
           return;
         }
         const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        if (buf.length < 5) {
-          settle(serviceError(Status.INTERNAL, 'plugin sent no response message'));
-          return;
-        }
-        if (buf[0] !== 0) {
-          settle(serviceError(Status.INTERNAL, 'plugin sent a compressed message, which was not negotiated'));
-          return;
-        }
+        if (buf.length < 5) return settle(serviceError(Status.INTERNAL, 'plugin sent no response message'));
+        if (buf[0] !== 0) return settle(serviceError(Status.INTERNAL, 'plugin sent a compressed message, which was not negotiated'));
         const len = buf.readUInt32BE(1);
         if (buf.length !== 5 + len) {
-          settle(serviceError(Status.INTERNAL, `malformed response framing (${buf.length - 5} bytes for a ${len}-byte message)`));
-          return;
+          return settle(serviceError(Status.INTERNAL, `malformed response framing (${buf.length - 5} bytes for a ${len}-byte message)`));
         }
         try {
           settle(undefined, def.responseDeserialize(buf.subarray(5)));
         } catch (err) {
           settle(serviceError(Status.INTERNAL, `cannot decode the plugin's response: ${(err as Error).message}`));
         }
-      });
-      stream.end(frame);
+      };
+      const readStatus = (fields: HeaderField[]): void => {
+        for (const [k, v] of fields) {
+          if (k === 'grpc-status') status = grpcStatus(v);
+          else if (k === 'grpc-message') message = grpcMessage(v);
+        }
+        if (status !== undefined) trailerFields = fields;
+      };
+
+      const stream: StreamHandler = {
+        id: 0,
+        headerBlock,
+        request: frame,
+        pending: frame,
+        sendWindow: 0,
+        received: 0,
+        refusals: 0,
+        localEnded: false,
+        remoteEnded: false,
+        onHeaders(fields, endStream) {
+          if (settled) return;
+          if (httpStatus === 0) {
+            for (const [k, v] of fields) if (k === ':status') httpStatus = Number(v);
+            readStatus(fields); // a trailers-only response
+          } else {
+            readStatus(fields);
+          }
+          if (endStream) complete();
+        },
+        onData(chunk, endStream) {
+          if (settled) return;
+          received += chunk.length;
+          if (received > maxMessage + 5) {
+            conn.finish(stream);
+            settle(serviceError(Status.RESOURCE_EXHAUSTED, `response larger than ${maxMessage} bytes`));
+            return;
+          }
+          if (chunk.length > 0) chunks.push(chunk);
+          if (endStream) complete();
+        },
+        onFailure(msg) {
+          settle(serviceError(Status.UNAVAILABLE, msg));
+        },
+      };
+
+      try {
+        conn = this.connect();
+      } catch (err) {
+        settle(serviceError(Status.UNAVAILABLE, `cannot reach plugin: ${(err as Error).message}`));
+        return;
+      }
+      // Past MAX_TIMER_MS a timer would fire at once: leave such far deadlines to the server.
+      if (options.deadlineMs !== undefined && options.deadlineMs <= MAX_TIMER_MS) {
+        timer = setTimeout(() => {
+          conn.finish(stream);
+          settle(serviceError(Status.DEADLINE_EXCEEDED, `deadline of ${options.deadlineMs} ms exceeded`));
+        }, options.deadlineMs);
+      }
+      conn.start(stream);
     });
   }
 
   /** Closes the connection; later calls fail with UNAVAILABLE. */
   close(): void {
     this.closed = true;
-    this.session?.destroy();
-    this.session = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.destroy('plugin connection is closed');
   }
 }
