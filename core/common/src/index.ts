@@ -139,6 +139,7 @@ export {
   parseCSRAsync,
   buildCSR,
   x509SvidTemplate,
+  X509SvidEncoder,
   caTemplate,
   NOT_BEFORE_CUSHION_MS,
   DEFAULT_X509_SVID_SUBJECT,
@@ -171,6 +172,8 @@ export type {
   CertificateRequest,
   CsrOptions,
   X509SvidParams,
+  X509SvidBuildParams,
+  BuiltX509Svid,
   X509CaParams,
   X509SvidValidation,
 } from './x509/index.js';

@@ -88,8 +88,28 @@ export interface BuildOptions {
   verifySignature?: boolean;
 }
 
+const RANDOM_POOL_SIZE = 4096;
+let randomPool = Buffer.alloc(0);
+let randomPoolOffset = 0;
+
+/**
+ * `size` bytes from node:crypto's CSPRNG, served from a pool refilled 4 KiB
+ * at a time: one OpenSSL RAND call per 256 serial numbers instead of one
+ * each. The bytes are a view of the pool, never handed out twice: read only.
+ */
+export function pooledRandomBytes(size: number): Uint8Array {
+  if (size > 256) return randomBytes(size);
+  if (randomPoolOffset + size > randomPool.length) {
+    randomPool = randomBytes(RANDOM_POOL_SIZE);
+    randomPoolOffset = 0;
+  }
+  const out = randomPool.subarray(randomPoolOffset, randomPoolOffset + size);
+  randomPoolOffset += size;
+  return out;
+}
+
 /** A random serial number in [1, 2^128-1], as SPIRE makes them. */
-export function randomSerialNumber(random: (size: number) => Uint8Array = randomBytes): bigint {
+export function randomSerialNumber(random: (size: number) => Uint8Array = pooledRandomBytes): bigint {
   for (;;) {
     const b = random(16);
     if (b.length !== 16) throw new TypeError('random(16) must return 16 bytes');
@@ -124,7 +144,7 @@ function extensionsOf(t: CertificateTemplate, subjectEmpty: boolean, subjectKey:
 }
 
 /** Checks the signature has the form Go's signers produce, so a faulty signer cannot yield a broken certificate. */
-function checkSignatureForm(alg: SignatureAlgorithm, sig: Uint8Array, key: PublicKeyInfo): void {
+export function checkSignatureForm(alg: SignatureAlgorithm, sig: Uint8Array, key: PublicKeyInfo): void {
   if (!(sig instanceof Uint8Array) || sig.length === 0) throw new X509Error('ERR_X509_SIGNER', 'signer returned an empty signature');
   if (SIGNATURE_ALGORITHMS[alg].keyType === 'rsa') {
     if (sig.length !== key.rsaModulusBytes) {

@@ -43,6 +43,8 @@ export {
   DEFAULT_X509_CA_SUBJECT,
 } from './profiles.js';
 export type { X509SvidParams, X509CaParams } from './profiles.js';
+export { X509SvidEncoder } from './svid-encoder.js';
+export type { X509SvidBuildParams, BuiltX509Svid } from './svid-encoder.js';
 export { validateX509Svid } from './svid.js';
 export type { X509SvidValidation } from './svid.js';
 export { pemEncode, pemDecode } from './pem.js';

@@ -24,12 +24,12 @@ function fail(message: string): never {
   throw new X509Error('ERR_X509_TEMPLATE', message);
 }
 
-function isEmpty(subject: NameSpec | undefined): boolean {
+export function isEmpty(subject: NameSpec | undefined): boolean {
   return !subject || Object.values(subject).every((v) => v === undefined || v === '' || (Array.isArray(v) && v.length === 0));
 }
 
 /** now − cushion and now + ttl capped at `cap`, as SPIRE's `computeCappedLifetime`. */
-function lifetime(now: Date, ttlMs: number, cap: Date | undefined): { notBefore: Date; notAfter: Date } {
+export function lifetime(now: Date, ttlMs: number, cap: Date | undefined): { notBefore: Date; notAfter: Date } {
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) fail('now must be a valid Date');
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) fail(`ttl must be positive, got ${ttlMs} ms`);
   const notBefore = new Date(now.getTime() - NOT_BEFORE_CUSHION_MS);
@@ -40,7 +40,7 @@ function lifetime(now: Date, ttlMs: number, cap: Date | undefined): { notBefore:
 }
 
 /** The SPIFFE ID (trust domain ID) in a CA's URI SANs, if it has one. */
-function issuerTrustDomain(issuer: Certificate): string | undefined {
+export function issuerTrustDomain(issuer: Certificate): string | undefined {
   for (const uri of issuer.extensions.subjectAltName?.uris ?? []) {
     const parts = checkSpiffeId(uri);
     if (typeof parts !== 'string') return parts.trustDomain;

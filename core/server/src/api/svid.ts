@@ -87,6 +87,7 @@ export function svidService(deps: ApiDeps): Impl {
       const svid = await deps.ca.signWorkloadX509Svid({
         spiffeId: entry.spiffeId,
         publicKeyDer: csr.publicKeyDer,
+        publicKey: csr.publicKey,
         dnsNames: entry.dnsNames,
         ...ttlMs(entry.x509SvidTtl),
       });
@@ -125,7 +126,7 @@ export function svidService(deps: ApiDeps): Impl {
       const overlap = wildcardOverlap(csr.dnsNames);
       if (overlap !== undefined) throw invalidArgument(`CSR DNS name contains a wildcard that covers another non-wildcard name: ${overlap}`);
       try {
-        const svid = await deps.ca.signWorkloadX509Svid({ spiffeId, publicKeyDer: csr.publicKeyDer, dnsNames: csr.dnsNames, ...ttlMs(req.ttl) });
+        const svid = await deps.ca.signWorkloadX509Svid({ spiffeId, publicKeyDer: csr.publicKeyDer, publicKey: csr.publicKey, dnsNames: csr.dnsNames, ...ttlMs(req.ttl) });
         return { svid: x509SvidToProto(spiffeId, svid) };
       } catch (err) {
         throw internal(`failed to sign X509-SVID: ${errorMessage(err)}`, err);

@@ -5,15 +5,15 @@
  * {@link ServerCA.setJwtKey}. SVIDs never outlive their signer.
  */
 import {
-  buildCertificate,
+  X509SvidEncoder,
   isAgentId,
   parseSpiffeId,
   parseTrustDomain,
   serverId,
   signJwtSvid,
-  x509SvidTemplate,
   type Certificate,
   type NameSpec,
+  type PublicKeyInfo,
 } from '@spire-ts/common';
 import type { Key } from '../plugin/keymanager/keymanager.js';
 import type { Clock } from './clock.js';
@@ -57,6 +57,8 @@ export interface X509SvidRequest {
   spiffeId: string;
   /** The subject's public key, DER SubjectPublicKeyInfo (from a checked CSR). */
   publicKeyDer: Uint8Array;
+  /** `publicKeyDer` already parsed (a checked CSR's `publicKey`): used when its `der` is `publicKeyDer` itself. */
+  publicKey?: PublicKeyInfo;
   dnsNames?: readonly string[];
   /** Default from the config; always capped at the CA's notAfter. */
   ttlMs?: number;
@@ -88,6 +90,8 @@ export class ServerCA {
   readonly trustDomain: string;
   readonly #config: ServerCAConfig;
   #x509CA: X509CA | undefined;
+  /** The SVID encoder of the active X.509 CA (its invariant DER encoded once), made on first use. */
+  #svidEncoder: { ca: X509CA; encoder: X509SvidEncoder } | undefined;
   #jwtKey: JwtKey | undefined;
 
   constructor(config: ServerCAConfig) {
@@ -136,22 +140,21 @@ export class ServerCA {
     if (id.trustDomain !== this.trustDomain) {
       throw new Error(`${JSON.stringify(req.spiffeId)} is not a member of trust domain "${this.trustDomain}"`);
     }
-    const template = x509SvidTemplate({
+    let cached = this.#svidEncoder;
+    if (cached?.ca !== ca) {
+      cached = { ca, encoder: new X509SvidEncoder(ca.certificate, certificateSigner(ca.key), this.#config.x509SvidSubject) };
+      this.#svidEncoder = cached;
+    }
+    const { der: certificate, notAfter } = await cached.encoder.build({
       spiffeId: req.spiffeId,
+      publicKey: req.publicKey?.der === req.publicKeyDer ? req.publicKey : req.publicKeyDer,
       now: this.#config.clock.now(),
       ttlMs: req.ttlMs ?? this.#config.x509SvidTtlMs ?? DEFAULT_X509_SVID_TTL_MS,
-      issuer: ca.certificate,
       ...(req.dnsNames && req.dnsNames.length > 0 ? { dnsNames: req.dnsNames } : {}),
-      ...(this.#config.x509SvidSubject ? { subject: this.#config.x509SvidSubject } : {}),
-    });
-    const certificate = await buildCertificate(template, {
-      publicKeyDer: req.publicKeyDer,
-      signer: certificateSigner(ca.key),
-      issuer: ca.certificate,
     });
     // As SPIRE: a self-signed CA is a bundle root and is not sent; an upstream-signed one goes with its intermediates.
     const chain = ca.upstreamChain.length > 0 ? [ca.certificate.der, ...ca.upstreamChain] : [];
-    return { certificate, chain, expiresAt: template.notAfter };
+    return { certificate, chain, expiresAt: notAfter };
   }
 
   /** A JWT-SVID signed by the active JWT key (ES256 for a P-256 key), `kid` = the key's bundle ID. */
