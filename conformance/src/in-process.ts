@@ -48,3 +48,18 @@ export async function rejection(p: Promise<unknown>): Promise<grpc.ServiceError>
   }
   throw new Error('expected the call to fail');
 }
+
+type WorkloadAttestorService = 'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor';
+
+/** A WorkloadAttestor plugin served in-process (see {@link servePluginInProcess}); its client as `wa`. */
+export interface InProcessWorkloadAttestor {
+  wa: ServiceClientOf<WorkloadAttestorService>;
+  configure(hcl: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** {@link servePluginInProcess} for a WorkloadAttestor plugin, with its client named `wa`. */
+export async function serveWorkloadAttestorInProcess<C>(def: PluginDefinition<WorkloadAttestorService, C>): Promise<InProcessWorkloadAttestor> {
+  const p = await servePluginInProcess(def);
+  return { wa: p.client, configure: (hcl) => p.configure(hcl), close: () => p.close() };
+}

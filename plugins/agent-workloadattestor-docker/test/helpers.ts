@@ -4,8 +4,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unary } from '@spire-ts/common';
-import type { PluginDefinition } from '@spire-ts/plugin-sdk';
-import { servePluginInProcess } from '@spire-ts/conformance';
 import { sleepers } from '../../../conformance/src/fixtures/wa-workloads.js';
 import type { createClient } from '@spire-ts/proto';
 
@@ -28,17 +26,8 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export interface InProcess {
-  wa: WAClient;
-  configure(hcl: string): Promise<unknown>;
-  close(): Promise<void>;
-}
-
 /** The plugin in-process over its real gRPC socket (the conformance kit's server), its WorkloadAttestor client as `wa`. */
-export async function inProcess<C>(def: PluginDefinition<typeof WA, C>): Promise<InProcess> {
-  const p = await servePluginInProcess(def);
-  return { wa: p.client, configure: (hcl) => p.configure(hcl), close: () => p.close() };
-}
+export { serveWorkloadAttestorInProcess as inProcess, type InProcessWorkloadAttestor as InProcess } from '@spire-ts/conformance';
 
 export { rejection } from '@spire-ts/conformance';
 

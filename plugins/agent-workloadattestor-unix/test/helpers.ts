@@ -5,25 +5,14 @@ import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { unary } from '@spire-ts/common';
-import type { PluginDefinition } from '@spire-ts/plugin-sdk';
-import { servePluginInProcess } from '@spire-ts/conformance';
 import type { createClient } from '@spire-ts/proto';
 import { PROTO_ROOT } from '@spire-ts/proto';
 
 export const WA = 'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor';
 export type WAClient = ReturnType<typeof createClient<typeof WA>>;
 
-export interface InProcess {
-  wa: WAClient;
-  configure(hcl: string): Promise<unknown>;
-  close(): Promise<void>;
-}
-
 /** The plugin in-process over its real gRPC socket (the conformance kit's server), its WorkloadAttestor client as `wa`. */
-export async function inProcess<C>(def: PluginDefinition<typeof WA, C>): Promise<InProcess> {
-  const p = await servePluginInProcess(def);
-  return { wa: p.client, configure: (hcl) => p.configure(hcl), close: () => p.close() };
-}
+export { serveWorkloadAttestorInProcess as inProcess, type InProcessWorkloadAttestor as InProcess } from '@spire-ts/conformance';
 
 export { rejection } from '@spire-ts/conformance';
 

@@ -1,8 +1,9 @@
 /** The DataStore contract and PostgreSQL specifics, on a fresh database on 127.0.0.1:5432. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datastoreContract, expectCode, fakeCert } from '@spire-ts/conformance/datastore';
+import { datastoreContract, expectCode } from '@spire-ts/conformance/datastore';
 import { LATEST_VERSION, openSqlDataStore } from '../src/index.js';
 import { configFor, IN_CI, postgresAdmin, quietLogger, serverFactory, uniqueDbName, unavailableNotice } from './databases.js';
+import { firstBundleRace } from './races.js';
 import type { Admin } from './databases.js';
 
 const admin = await postgresAdmin();
@@ -33,16 +34,7 @@ describe.skipIf(!pg)('postgres', () => {
     };
 
     it('servers publishing the first bundle of a trust domain at once all succeed (AppendBundle and SetBundle lose no insert race)', async () => {
-      const name = await freshDb();
-      const stores = await Promise.all([1, 2, 3, 4].map(() => openSqlDataStore(configFor('postgres', a.connectionString(name)), { logger: quietLogger() })));
-      const der = (n: number) => fakeCert({ notAfter: 4_000_000_000, ski: `0${n}`.padStart(40, 'a') });
-      const appended = await Promise.all(stores.map((s, i) => s.appendBundle({ trustDomain: 'spiffe://race.test', x509Authorities: [{ asn1: der(i), tainted: false }], jwtAuthorities: [] })));
-      expect(appended).toHaveLength(4);
-      const merged = await stores[0]!.fetchBundle('spiffe://race.test');
-      expect(merged?.x509Authorities).toHaveLength(4);
-      await Promise.all(stores.map((s, i) => s.setBundle({ trustDomain: 'spiffe://set-race.test', x509Authorities: [{ asn1: der(i), tainted: false }], jwtAuthorities: [] })));
-      expect((await stores[1]!.fetchBundle('spiffe://set-race.test'))?.x509Authorities).toHaveLength(1);
-      await Promise.all(stores.map((s) => s.close()));
+      await firstBundleRace(async () => configFor('postgres', a.connectionString(await freshDb())));
     });
 
     it('three servers starting at once on an empty database migrate it once', async () => {
