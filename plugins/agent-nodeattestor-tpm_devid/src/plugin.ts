@@ -130,6 +130,7 @@ async function load(c: TpmDevIdAgentConfig): Promise<Loaded> {
 
 export function tpmDevIdAgentPlugin(opts: { log?: Logger; timeoutMs?: number } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<TpmDevIdAgentConfig>> {
   let loaded: Loaded | undefined;
+  let checked: { value: TpmDevIdAgentConfig; loaded: Loaded } | undefined;
   const impl: Impl = {
     AidAttestation: (call: AidCall) => {
       runAidAttestation(
@@ -188,10 +189,12 @@ export function tpmDevIdAgentPlugin(opts: { log?: Logger; timeoutMs?: number } =
       // The DevID files are read on Validate too, so `spire-agent validate` reports what Configure would refuse.
       check: async (value) => {
         checkConfig(value);
-        await load(value);
+        checked = { value, loaded: await load(value) };
       },
+      // Configure runs check then apply on the same value: the files are read once.
       apply: async ({ value }) => {
-        loaded = await load(value);
+        loaded = checked?.value === value ? checked.loaded : await load(value);
+        checked = undefined;
       },
     }),
   };

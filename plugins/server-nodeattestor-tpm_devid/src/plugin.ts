@@ -29,6 +29,7 @@ type Request = serverNodeAttestorV1.AttestRequest__Output;
 
 export function tpmDevIdServerPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   let config: TpmDevIdConfig | undefined;
+  let checked: { value: RawConfig; config: TpmDevIdConfig } | undefined;
   const impl: Impl = {
     Attest: (call) => {
       const c = config;
@@ -60,9 +61,13 @@ export function tpmDevIdServerPlugin(opts: { log?: Logger } = {}): PluginDefinit
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       // The files are read on Validate too, so \`spire-server validate\` reports what Configure would refuse.
-      check: (value, input) => void buildTpmDevIdConfig(value, input.trustDomain),
+      check: (value, input) => {
+        checked = { value, config: buildTpmDevIdConfig(value, input.trustDomain) };
+      },
+      // Configure runs check then apply on the same value: the files are read once.
       apply: ({ value, trustDomain }) => {
-        config = buildTpmDevIdConfig(value, trustDomain);
+        config = checked?.value === value ? checked.config : buildTpmDevIdConfig(value, trustDomain);
+        checked = undefined;
       },
     }),
   };

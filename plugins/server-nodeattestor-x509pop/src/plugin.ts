@@ -37,6 +37,7 @@ function clientIpOf(call: ServerAttestCall): string | undefined {
 
 export function x509PopServerPlugin(opts: { log?: Logger } = {}): PluginDefinition<typeof NODE_ATTESTOR_SERVICE, BuiltConfig<RawConfig>> {
   let config: X509PopConfig | undefined;
+  let checked: { value: RawConfig; config: X509PopConfig } | undefined;
   const impl: Impl = {
     Attest: (call) => {
       const c = config;
@@ -68,9 +69,13 @@ export function x509PopServerPlugin(opts: { log?: Logger } = {}): PluginDefiniti
     config: schemaConfig(configSchema, {
       requireTrustDomain: true,
       // The files are read on Validate too, so \`spire-server validate\` reports what Configure would refuse.
-      check: (value, input) => void buildX509PopConfig(value, input.trustDomain),
+      check: (value, input) => {
+        checked = { value, config: buildX509PopConfig(value, input.trustDomain) };
+      },
+      // Configure runs check then apply on the same value: the files are read once.
       apply: ({ value, trustDomain }) => {
-        config = buildX509PopConfig(value, trustDomain);
+        config = checked?.value === value ? checked.config : buildX509PopConfig(value, trustDomain);
+        checked = undefined;
       },
     }),
   };
