@@ -87,7 +87,21 @@ export async function parseCSRAsync(der: Uint8Array): Promise<CertificateRequest
   return { ...csr, signatureValid: await verifySignatureAsync(csr.signatureAlgorithm, key, csr.info, csr.signature) };
 }
 
-function decodeCSR(der: Uint8Array): Omit<CertificateRequest, 'signatureValid'> {
+/** A parsed CSR whose signature has not been checked yet. */
+export type UncheckedCertificateRequest = Omit<CertificateRequest, 'signatureValid'>;
+
+/**
+ * {@link parseCSR} without the signature check, for callers that check it
+ * elsewhere (the server checks CSRs on worker threads): the structure, key
+ * and algorithm are validated exactly as {@link parseCSR} does, and
+ * `signatureValid` must still be established before the CSR is trusted.
+ * @throws X509Error as {@link parseCSR}, except OpenSSL's import of the key.
+ */
+export function parseCSRUnchecked(der: Uint8Array): UncheckedCertificateRequest {
+  return decodeCSR(der);
+}
+
+function decodeCSR(der: Uint8Array): UncheckedCertificateRequest {
   const root = decodeDer(der);
   const top = root.expect(TAG.SEQUENCE, 'CSR').children();
   if (top.length !== 3) parseFail(`CSR has ${top.length} parts, expected 3`);

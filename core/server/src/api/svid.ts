@@ -5,7 +5,8 @@
  * cache decides which), one result per request item, in order. CSRs are
  * proof of possession here: their signature must verify.
  */
-import { isAgentId, parseCSRAsync, parseSpiffeId, type CertificateRequest } from '@spire-ts/common';
+import { isAgentId, parseSpiffeId, type CertificateRequest } from '@spire-ts/common';
+import { sharedCsrCheckPool, type CsrCheckPool } from './csr-check.js';
 import type { ServiceImpl } from '@spire-ts/plugin-sdk';
 import type { serverApiSvidV1 } from '@spire-ts/proto';
 import { callerOf } from './caller.js';
@@ -33,10 +34,10 @@ export function wildcardOverlap(names: readonly string[]): string | undefined {
 }
 
 /** Parses a CSR and checks its signature; `what` failures as SPIRE words them. */
-async function checkedCsr(der: Uint8Array, signatureMessage: string): Promise<CertificateRequest> {
+async function checkedCsr(pool: CsrCheckPool, der: Uint8Array, signatureMessage: string): Promise<CertificateRequest> {
   let csr: CertificateRequest;
   try {
-    csr = await parseCSRAsync(der);
+    csr = await pool.check(der);
   } catch (err) {
     throw invalidArgument(`malformed CSR: ${errorMessage(err)}`);
   }
@@ -45,6 +46,8 @@ async function checkedCsr(der: Uint8Array, signatureMessage: string): Promise<Ce
 }
 
 export function svidService(deps: ApiDeps): Impl {
+  // CSR key import and signature checks run on worker threads (csr-check.ts).
+  const csrs = sharedCsrCheckPool(deps.log);
   const callingAgent = (call: object): string => {
     const caller = callerOf(call);
     if (caller.kind !== 'x509' || !isAgentId(caller.spiffeId, deps.trustDomain)) {
@@ -78,7 +81,7 @@ export function svidService(deps: ApiDeps): Impl {
     if (!entry) return fail(Status.NOT_FOUND, 'entry not found or not authorized');
     let csr: CertificateRequest;
     try {
-      csr = await parseCSRAsync(param.csr);
+      csr = await csrs.check(param.csr);
     } catch (err) {
       return fail(Status.INVALID_ARGUMENT, 'malformed CSR', err);
     }
@@ -107,7 +110,7 @@ export function svidService(deps: ApiDeps): Impl {
   return {
     async MintX509SVID(req) {
       if (!req.csr || req.csr.length === 0) throw invalidArgument('missing CSR');
-      const csr = await checkedCsr(req.csr, 'failed to verify CSR signature');
+      const csr = await checkedCsr(csrs, req.csr, 'failed to verify CSR signature');
       if (csr.uris.length === 0) throw invalidArgument('CSR URI SAN is required');
       if (csr.uris.length > 1) throw invalidArgument('only one URI SAN is expected');
       let spiffeId: string;
