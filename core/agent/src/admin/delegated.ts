@@ -22,6 +22,7 @@ import { processStartTime } from '@spire-ts/peercred';
 import { PluginError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import type { apiTypes, delegatedIdentityV1 } from '@spire-ts/proto';
 import { selectorKey, type CallerProcess, type Selector, type WorkloadAttestation, type WorkloadCache, type WorkloadUpdate } from '../workload/index.js';
+import { SvidWaitingSubscription } from '../workload/svid-wait.js';
 
 /** What the service reads from the agent's cache besides the Workload API's view of it. */
 export interface DelegatedIdentitySource extends WorkloadCache {
@@ -263,14 +264,7 @@ export function delegatedIdentityService(deps: DelegatedIdentityDeps): ServiceIm
     const { callerSelectors, selectors } = auth;
     log.debug('Subscribing to cache changes', { delegate_selectors: callerSelectors.map(selectorKey).join(','), request_selectors: selectors.map(selectorKey).join(',') });
     runStream(call, (push, end) => {
-      let waiting = false;
-      let waitTimer: NodeJS.Timeout | undefined;
       const send = (update: WorkloadUpdate): void => {
-        if (waiting) {
-          if (update.identities.length === 0) return;
-          waiting = false;
-          clearTimeout(waitTimer);
-        }
         try {
           checkDelegate(method, callerSelectors);
         } catch (err) {
@@ -290,21 +284,10 @@ export function delegatedIdentityService(deps: DelegatedIdentityDeps): ServiceIm
           log.debug('Fetched X.509 SVID for delegated identity', { spiffe_id: `spiffe://${s.x509_svid?.id?.trust_domain ?? ''}${s.x509_svid?.id?.path ?? ''}`, ttl: Number(s.x509_svid?.expires_at ?? 0) - Date.now() / 1000 });
         }
       };
-      const unsubscribe = source.subscribe(selectors, send);
-      const first = source.fetchWorkloadUpdate(selectors);
-      if (first.identities.length === 0 && source.matchingEntries(selectors).length > 0) {
-        // Entries match but their SVIDs are still being minted: wait for them, as SPIRE's cache does.
-        waiting = true;
-        waitTimer = setTimeout(() => {
-          waiting = false;
-          send(source.fetchWorkloadUpdate(selectors));
-        }, deps.svidWaitMs ?? DEFAULT_SVID_WAIT_MS);
-        waitTimer.unref();
-      } else send(first);
-      return () => {
-        clearTimeout(waitTimer);
-        unsubscribe();
-      };
+      // Entries that match but whose SVIDs are still being minted: the subscription waits for them, as SPIRE's cache does.
+      const subscription = new SvidWaitingSubscription(source, selectors, send, deps.svidWaitMs ?? DEFAULT_SVID_WAIT_MS);
+      subscription.start();
+      return () => subscription.stop();
     });
   }
 

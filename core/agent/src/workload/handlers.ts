@@ -12,6 +12,7 @@ import { PluginError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import { filterDuplicateHints, selectorKey, type Selector, type WorkloadCache, type WorkloadUpdate } from './cache.js';
 import type { CallerProcess, CancelSignal, WorkloadAttestation } from './attestation.js';
 import { X509SvidResponses } from './encoded.js';
+import { SvidWaitingSubscription } from './svid-wait.js';
 import { ComposeError, bytesMapKey, claimsToStruct, composeJwtBundlesResponse, composeX509BundlesResponse } from './responses.js';
 
 /** What the handlers need from the server around them. */
@@ -154,22 +155,13 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
     const finish = (err?: PluginError): void => {
       if (done) return;
       done = true;
-      clearTimeout(waitTimer);
-      unsubscribe();
+      subscription.stop();
       untrack();
       if (err && !call.cancelled) fail(untyped, err);
     };
     const write = latestWins<Res>(call, () => done);
-    // SVIDs for entries the caller matches may still be minting (no prefetch, evicted): wait for them, as SPIRE does.
-    let waiting = false;
-    let waitTimer: NodeJS.Timeout | undefined;
     const push = (update: WorkloadUpdate): void => {
       if (done) return;
-      if (waiting) {
-        if (update.identities.length === 0) return;
-        waiting = false;
-        clearTimeout(waitTimer);
-      }
       let res: Res;
       try {
         res = compose(update, selectors, caller);
@@ -189,20 +181,12 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
       }
       write(res);
     };
-    const unsubscribe = cache.subscribe(selectors, push);
+    // SVIDs for entries the caller matches may still be minting (no prefetch, evicted): the subscription waits for them, as SPIRE does.
+    const subscription = new SvidWaitingSubscription(cache, selectors, push, deps.svidWaitMs ?? DEFAULT_SVID_WAIT_MS);
     const untrack = deps.trackStream(() => finish(status(Status.UNAVAILABLE, 'the agent is shutting down')));
     call.on('cancelled', () => finish());
     call.on('error', () => finish());
-    const first = cache.fetchWorkloadUpdate(selectors);
-    if (first.identities.length === 0 && cache.matchingEntries(selectors).length > 0) {
-      waiting = true;
-      log.debug('Waiting for SVID to get cached', { method, pid: caller.pid });
-      waitTimer = setTimeout(() => {
-        waiting = false;
-        push(cache.fetchWorkloadUpdate(selectors));
-      }, deps.svidWaitMs ?? DEFAULT_SVID_WAIT_MS);
-      waitTimer.unref();
-    } else push(first);
+    subscription.start(() => log.debug('Waiting for SVID to get cached', { method, pid: caller.pid }));
   }
 
   return {

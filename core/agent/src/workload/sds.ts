@@ -29,6 +29,7 @@ import { PluginError, Status, addService, type ServiceImpl, type ServiceRegistra
 import type { discoveryV3, envoyCoreV3 } from '@spire-ts/proto';
 import type { Selector, WorkloadCache, WorkloadIdentity, WorkloadUpdate } from './cache.js';
 import type { CallerProcess, WorkloadAttestation } from './attestation.js';
+import { SvidWaitingSubscription } from './svid-wait.js';
 
 /** The resource type of every SDS secret. */
 export const SECRET_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
@@ -361,14 +362,11 @@ export function sdsHandlers(deps: SdsHandlerDeps): ServiceImpl<'envoy.service.se
     let lastReq: DiscoveryRequest | undefined;
     let update: WorkloadUpdate | undefined;
     let lastDigest: string | undefined;
-    let waiting = false;
-    let waitTimer: NodeJS.Timeout | undefined;
 
     const finish = (err?: PluginError): void => {
       if (done) return;
       done = true;
-      clearTimeout(waitTimer);
-      unsubscribe();
+      subscription.stop();
       untrack();
       if (err) {
         if (!call.cancelled) endWith(untyped, err);
@@ -396,11 +394,6 @@ export function sdsHandlers(deps: SdsHandlerDeps): ServiceImpl<'envoy.service.se
 
     const onUpdate = (next: WorkloadUpdate): void => {
       if (done) return;
-      if (waiting) {
-        if (next.identities.length === 0) return;
-        waiting = false;
-        clearTimeout(waitTimer);
-      }
       const digest = updateDigest(next);
       if (digest === lastDigest) return;
       lastDigest = digest;
@@ -433,23 +426,15 @@ export function sdsHandlers(deps: SdsHandlerDeps): ServiceImpl<'envoy.service.se
       if (changed) send();
     };
 
-    const unsubscribe = cache.subscribe(selectors, onUpdate);
+    // SVIDs for entries the caller matches may still be minting: the subscription waits for them, as SPIRE does.
+    const subscription = new SvidWaitingSubscription(cache, selectors, onUpdate, deps.svidWaitMs ?? DEFAULT_SDS_SVID_WAIT_MS);
     const untrack = deps.trackStream(() => finish(new PluginError(Status.UNAVAILABLE, 'the agent is shutting down')));
     call.on('cancelled', () => finish());
     call.on('error', () => finish());
     call.on('end', () => finish());
     call.on('data', onRequest);
 
-    const first = cache.fetchWorkloadUpdate(selectors);
-    if (first.identities.length === 0 && cache.matchingEntries(selectors).length > 0) {
-      waiting = true;
-      slog.info('Waiting for SVID to get cached', { selectors: selectors.map((s) => `${s.type}:${s.value}`).join(',') });
-      waitTimer = setTimeout(() => {
-        waiting = false;
-        onUpdate(cache.fetchWorkloadUpdate(selectors));
-      }, deps.svidWaitMs ?? DEFAULT_SDS_SVID_WAIT_MS);
-      waitTimer.unref();
-    } else onUpdate(first);
+    subscription.start(() => slog.info('Waiting for SVID to get cached', { selectors: selectors.map((s) => `${s.type}:${s.value}`).join(',') }));
   }
 
   return {
