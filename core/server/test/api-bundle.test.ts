@@ -16,6 +16,7 @@ import { TD, r, startApiEnv, type ApiEnv } from './api-env.js';
 
 const noEntries: EntryIndex = {
   authorizedEntries: () => [],
+  lookupAuthorizedEntries: () => new Map(),
   entriesWithSpiffeId: () => [],
   agent: () => undefined,
   refresh: () => Promise.resolve(),

@@ -120,6 +120,65 @@ describe('MemoryEntryIndex.authorizedEntries', () => {
   });
 });
 
+describe('MemoryEntryIndex.lookupAuthorizedEntries', () => {
+  /** A deterministic pseudo-random generator (tests must be repeatable). */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 2 ** 32;
+    };
+  }
+
+  it('agrees with authorizedEntries on random graphs with aliases, cycles, duplicates, expiry and foreign IDs', () => {
+    for (let round = 0; round < 40; round++) {
+      const rand = rng(round + 1);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const { idx, clock } = setup();
+      const agents = [agentId(1), agentId(2), agentId(3)];
+      idx.upsertAgent(node(agents[0]!, sel('a', 'b')));
+      idx.upsertAgent(node(agents[1]!, sel('b')));
+      idx.upsertAgent(node(agents[2]!, []));
+      // A small name space, so SPIFFE IDs repeat and parents form chains and cycles.
+      const names = [...Array.from({ length: 12 }, (_, i) => wl(`n${i}`)), ...agents, 'spiffe://other.org/x'];
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = rand();
+        const e =
+          r < 0.1
+            ? entry(pick(names), SERVER, { selectors: rand() < 0.5 ? sel('a') : sel('a', 'b') })
+            : entry(pick(names), pick([...names, ...agents, ...agents]), { expiresAt: rand() < 0.15 ? 1000 + Math.floor(rand() * 3) : 0 });
+        idx.upsertEntry(e);
+        ids.push(e.id);
+      }
+      for (const now of [999, 1000, 1001, 1002]) {
+        clock.now = now;
+        for (const a of agents) {
+          const want = entryIds(idx.authorizedEntries(a));
+          // All ids at once, one at a time, and unknown ids mixed in.
+          expect([...idx.lookupAuthorizedEntries(a, [...ids, 'nope']).keys()].sort()).toEqual(want);
+          const oneByOne = ids.filter((id) => idx.lookupAuthorizedEntries(a, [id]).has(id)).sort();
+          expect(oneByOne).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it('answers from the entries themselves: an id repeated once, an unknown agent nothing', () => {
+    const { idx } = setup();
+    const e = entry(wl('w'), agentId(1));
+    idx.upsertEntry(e);
+    const got = idx.lookupAuthorizedEntries(agentId(1), [e.id, e.id]);
+    expect([...got.keys()]).toEqual([e.id]);
+    expect(got.get(e.id)?.spiffeId).toBe(wl('w'));
+    expect(idx.lookupAuthorizedEntries(agentId(9), [e.id]).size).toBe(0);
+  });
+});
+
 describe('MemoryEntryIndex updates', () => {
   it('moves a re-parented entry and forgets a removed one', () => {
     const { idx } = setup();

@@ -10,7 +10,8 @@ import { trustDomainService, type BundleRefresher } from '../src/api/trustdomain
 import { caCert, failure } from './plugins.js';
 import { TD, r, startApiEnv, type ApiEnv } from './api-env.js';
 
-const noEntries: EntryIndex = { authorizedEntries: () => [], entriesWithSpiffeId: () => [], agent: () => undefined, refresh: () => Promise.resolve() };
+const noEntries: EntryIndex = { authorizedEntries: () => [],
+  lookupAuthorizedEntries: () => new Map(), entriesWithSpiffeId: () => [], agent: () => undefined, refresh: () => Promise.resolve() };
 
 class FakeRefresher implements BundleRefresher {
   reloads = 0;

@@ -34,6 +34,8 @@ export interface EntryIndex {
    * those entries' SPIFFE IDs. Expired entries are left out.
    */
   authorizedEntries(agentId: string): readonly RegistrationEntry[];
+  /** The entries among `ids` that {@link authorizedEntries} includes, by id, looked up without listing them all. */
+  lookupAuthorizedEntries(agentId: string, ids: Iterable<string>): Map<string, RegistrationEntry>;
   /** Entries whose SPIFFE ID is `spiffeId` (admin/downstream checks). */
   entriesWithSpiffeId(spiffeId: string): readonly RegistrationEntry[];
   /** The cached agent, or undefined if it is not attested. */

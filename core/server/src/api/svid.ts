@@ -101,11 +101,7 @@ export function svidService(deps: ApiDeps): Impl {
   };
 
   /** The caller's authorized entries among `ids`, by id. */
-  const authorized = (agentId: string, ids: ReadonlySet<string>): Map<string, RegistrationEntry> => {
-    const out = new Map<string, RegistrationEntry>();
-    for (const e of deps.entries.authorizedEntries(agentId)) if (ids.has(e.id)) out.set(e.id, e);
-    return out;
-  };
+  const authorized = (agentId: string, ids: Iterable<string>): Map<string, RegistrationEntry> => deps.entries.lookupAuthorizedEntries(agentId, ids);
 
   return {
     async MintX509SVID(req) {
@@ -143,7 +139,7 @@ export function svidService(deps: ApiDeps): Impl {
     async BatchNewX509SVID(req, call) {
       if (!req.params || req.params.length === 0) throw invalidArgument('missing parameters');
       const agentId = callingAgent(call);
-      const entries = authorized(agentId, new Set(req.params.map((p) => p.entry_id)));
+      const entries = authorized(agentId, req.params.map((p) => p.entry_id));
       // Each item is independent: CSR checks run on the threadpool and signatures in the KeyManager concurrently.
       const results = await Promise.all(req.params.map((p) => newX509(p, entries)));
       return { results };
@@ -151,7 +147,7 @@ export function svidService(deps: ApiDeps): Impl {
 
     async NewJWTSVID(req, call) {
       const agentId = callingAgent(call);
-      const entry = authorized(agentId, new Set([req.entry_id])).get(req.entry_id);
+      const entry = authorized(agentId, [req.entry_id]).get(req.entry_id);
       if (!entry) throw notFound('entry not found or not authorized');
       return { svid: await mintJwt(protoFromId(entry.spiffeId), req.audience, entry.jwtSvidTtl) };
     },

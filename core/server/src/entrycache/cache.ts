@@ -83,6 +83,10 @@ export class EntryCache implements EntryIndex {
     return this.index.authorizedEntries(agentId);
   }
 
+  lookupAuthorizedEntries(agentId: string, ids: Iterable<string>): Map<string, RegistrationEntry> {
+    return this.index.lookupAuthorizedEntries(agentId, ids);
+  }
+
   entriesWithSpiffeId(spiffeId: string): readonly RegistrationEntry[] {
     return this.index.entriesWithSpiffeId(spiffeId);
   }

@@ -211,6 +211,60 @@ export class MemoryEntryIndex implements EntryIndexReader {
     return out;
   }
 
+  /**
+   * The entries among `ids` that {@link authorizedEntries} would answer for
+   * the agent, found without walking the agent's whole tree (SPIRE's
+   * LookupAuthorizedEntries): each entry is checked up its chain of
+   * parents, so a call asking for a few entries costs the same for an agent
+   * with ten entries or ten thousand. Unknown, expired, alias and
+   * unauthorized ids are left out.
+   */
+  lookupAuthorizedEntries(agentId: string, ids: Iterable<string>): Map<string, RegistrationEntry> {
+    const now = this.nowSeconds();
+    const out = new Map<string, RegistrationEntry>();
+    let roots: Set<string> | undefined;
+    /** Parent IDs already decided during this call. */
+    const decided = new Map<string, boolean>();
+    for (const id of ids) {
+      if (out.has(id)) continue;
+      const e = this.entriesById.get(id);
+      if (!e || this.expired(e, now) || this.byParent.get(e.parentId)?.get(e.id) !== e) continue;
+      roots ??= new Set([agentId, ...this.aliasesOf(agentId).map((a) => a.spiffeId)]);
+      if (this.parentReachable(e.parentId, roots, decided, now)) out.set(id, e);
+    }
+    return out;
+  }
+
+  /**
+   * Whether `parent` is among the parent IDs {@link authorizedEntries} walks
+   * from `roots`: a root itself, or the SPIFFE ID of an unexpired workload
+   * entry whose own parent is reachable. Searched breadth-first upwards, each
+   * ID once, so cycles end.
+   */
+  private parentReachable(parent: string, roots: ReadonlySet<string>, decided: Map<string, boolean>, now: number): boolean {
+    const known = decided.get(parent);
+    if (known !== undefined) return known;
+    const seen = new Set<string>([parent]);
+    const queue: string[] = [parent];
+    let found = false;
+    for (let i = 0; i < queue.length && !found; i++) {
+      const p = queue[i]!;
+      if (roots.has(p) || decided.get(p) === true) {
+        found = true;
+        break;
+      }
+      for (const x of this.bySpiffeId.get(p)?.values() ?? []) {
+        if (this.expired(x, now) || this.byParent.get(x.parentId)?.get(x.id) !== x || seen.has(x.parentId)) continue;
+        seen.add(x.parentId);
+        queue.push(x.parentId);
+      }
+    }
+    // Not found: nothing seen reaches a root either. Found: only the start is certain.
+    if (found) decided.set(parent, true);
+    else for (const p of seen) decided.set(p, false);
+    return found;
+  }
+
   stats(): EntryIndexStats {
     return { entries: this.entriesById.size, aliases: this.aliasesById.size, agents: this.agents.size };
   }
