@@ -1,4 +1,5 @@
-// The ECDSA core: OpenSSL does k·G, we do the signature equation. Prove it
+// The ECDSA core: OpenSSL does k·G, we do the signature equation (nonce
+// inverses made in batches). Prove it
 // against OpenSSL's verifier on many random nonces, and pin the encodings.
 import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +26,24 @@ describe.each([
     const a = Buffer.from(ecdsaSignDigest(curve, d, dig));
     const b = Buffer.from(ecdsaSignDigest(curve, d, dig));
     expect(a.equals(b)).toBe(false);
+  });
+
+  it('never reuses a nonce across batches and keys sharing the curve, and every signature verifies', () => {
+    const other = generateKeyPairSync('ec', { namedCurve: name });
+    const d2 = bytesToBigInt(Buffer.from(other.privateKey.export({ format: 'jwk' }).d!, 'base64url'));
+    const msg = Buffer.from('same message');
+    const dig = createHash('sha256').update(msg).digest();
+    const rs = new Set<string>();
+    // Several nonce batches, the two keys interleaved.
+    for (let i = 0; i < 200; i++) {
+      const [key, pub] = i % 2 ? [d2, other.publicKey] : [d, publicKey];
+      const sig = ecdsaSignDigest(curve, key, dig);
+      expect(verify('sha256', msg, { key: pub, dsaEncoding: 'der' }, sig)).toBe(true);
+      // r is the first INTEGER of the SEQUENCE; r = x(k·G) repeats only if k does.
+      const body = Buffer.from(sig).subarray(sig[1]! & 0x80 ? 2 + (sig[1]! & 0x7f) : 2);
+      rs.add(body.subarray(2, 2 + body[1]!).toString('hex'));
+    }
+    expect(rs.size).toBe(200);
   });
 });
 
