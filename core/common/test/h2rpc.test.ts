@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeanGrpcServer, PluginError, Status, addService, isServiceError, type ServiceImpl } from '@spire-ts/plugin-sdk';
+import { serviceCodecs } from '@spire-ts/proto/codec';
 import { PluginRpc } from '../src/plugin/h2rpc.js';
 
 const KM = 'spire.plugin.server.keymanager.v1.KeyManager';
@@ -360,11 +361,23 @@ describe('PluginRpc: unreachable and dying servers', () => {
 
 describe('PluginRpc: HTTP/2 flow control, stream limits, PING and GOAWAY', () => {
   it('sends requests through small stream windows, queues past MAX_CONCURRENT_STREAMS, answers PINGs and reconnects after GOAWAY', async () => {
-    const seen = new Map<string, Seen>();
-    const lean = new LeanGrpcServer();
-    addService(lean, KM, keyManager(seen));
     const h2 = http2.createServer({ settings: { initialWindowSize: 1000, maxConcurrentStreams: 2, enablePush: false } });
-    lean.attach(h2);
+    // node:http2 as the peer (an HTTP/2 implementation independent of ours), answering
+    // SignData with the request's data length as gRPC: headers, one message, trailers.
+    const signData = serviceCodecs(KM).SignData!;
+    h2.on('stream', (stream: http2.ServerHttp2Stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const req = signData.requestDeserialize(Buffer.concat(chunks).subarray(5)) as { data: Buffer };
+        const body = signData.responseSerialize({ signature: Buffer.alloc(0), key_fingerprint: String(req.data.length) });
+        const prefix = Buffer.alloc(5);
+        prefix.writeUInt32BE(body.length, 1);
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(Buffer.concat([prefix, body]));
+      });
+    });
     const sessions: http2.ServerHttp2Session[] = [];
     h2.on('session', (s) => sessions.push(s));
     const path = socketPath();

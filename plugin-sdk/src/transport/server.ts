@@ -1,11 +1,13 @@
-import * as http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { rmSync } from 'node:fs';
+import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import { toServiceError } from '../errors.js';
 import { Status } from '../status.js';
 import { FramingError, MessageParser, encodeGrpcMessage, frame, parseGrpcTimeout } from './framing.js';
+import type { HeaderField } from './hpack.js';
+import { H2ServerConnection, encodeHeaderBlock, type H2ServerOptions, type H2ServerStream, type RequestHeaders } from './h2server.js';
 
 // grpc-js's Metadata class alone (a small module), so handlers see the type they expect
 // without the plugin loading all of grpc-js.
@@ -23,7 +25,6 @@ export interface ServerMethod {
 
 type AnyHandler = (...args: never[]) => unknown;
 
-const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_MAX_MESSAGE = 2 ** 31 - 1 - 5;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -31,6 +32,44 @@ interface Trailers {
   code: number;
   details: string;
   metadata?: grpc.Metadata | undefined;
+}
+
+/** Transport headers are not metadata (grpc-js strips them too). */
+const RESERVED = ['te', 'content-type', 'grpc-timeout', 'user-agent', 'grpc-encoding', 'grpc-accept-encoding'];
+const CONTENT_TYPE: HeaderField = ['content-type', 'application/grpc'];
+const OK_HEADERS = encodeHeaderBlock([[':status', '200'], CONTENT_TYPE]);
+const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
+
+/** Metadata as header fields: one field per value, `-bin` values base64 (grpc-js's toHttp2Headers shapes). */
+function pushMetadata(fields: HeaderField[], md: grpc.Metadata | undefined): void {
+  if (!md) return;
+  for (const [key, values] of Object.entries(md.toHttp2Headers())) {
+    if (Array.isArray(values)) for (const v of values) fields.push([key, String(v)]);
+    else if (values !== undefined) fields.push([key, String(values)]);
+  }
+}
+
+function trailerFields(t: Trailers): HeaderField[] {
+  const fields: HeaderField[] = [['grpc-status', String(t.code)]];
+  if (t.details) fields.push(['grpc-message', encodeGrpcMessage(t.details)]);
+  pushMetadata(fields, t.metadata);
+  return fields;
+}
+
+/** Messages up to this size are copied behind their prefix (one DATA frame); larger ones are not copied. */
+const COPY_LIMIT = 16 * 1024;
+
+/** Queues one length-prefixed message on the stream; `cb` runs when it has gone out. */
+function writeMessage(stream: H2ServerStream, bytes: Buffer, cb?: (err?: Error | null) => void): void {
+  if (bytes.length <= COPY_LIMIT) {
+    stream.write(frame(bytes), cb);
+    return;
+  }
+  const prefix = Buffer.allocUnsafe(5);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(bytes.length, 1);
+  stream.write(prefix);
+  stream.write(bytes, cb);
 }
 
 /**
@@ -46,47 +85,41 @@ export class ServerCall extends Duplex {
   cancelled = false;
   private headersSent = false;
   private finished = false;
-  private pendingTrailers: Trailers | undefined;
   private readonly deadline: number;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    private readonly stream: H2ServerStream,
+    headers: RequestHeaders,
     private readonly method: ServerMethod,
   ) {
     super({ objectMode: true });
     this.metadata = Metadata.fromHttp2Headers(headers);
-    // Transport headers are not metadata (grpc-js strips them too).
-    for (const reserved of ['te', 'content-type', 'grpc-timeout', 'user-agent', 'grpc-encoding', 'grpc-accept-encoding']) this.metadata.remove(reserved);
-    const timeout = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined);
+    for (const reserved of RESERVED) this.metadata.remove(reserved);
+    const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     this.deadline = timeout === undefined ? Infinity : Date.now() + timeout;
-    stream.on('wantTrailers', () => {
-      const t = this.pendingTrailers ?? { code: Status.OK, details: '' };
-      stream.sendTrailers(this.trailerHeaders(t));
-    });
-    stream.on('close', () => {
+    stream.onClose = () => {
       if (!this.finished) this.cancel();
       if (!this.readableEnded) this.push(null);
-    });
-    stream.on('error', () => undefined);
+    };
     // A handler may report a streaming failure with call.emit('error', err).
     this.on('error', (err: unknown) => this.sendStatus(toServiceError(err)));
   }
 
   /** `ipv4:1.2.3.4:5`, `ipv6:[::1]:5` for TCP connections, `unix:` for Unix sockets (grpc-js's shapes). */
   getPeer(): string {
-    const socket = this.stream.session?.socket;
-    const addr = socket?.remoteAddress;
+    const socket = this.stream.socket;
+    const addr = socket.remoteAddress;
     if (!addr) return 'unix:';
     return addr.includes(':') ? `ipv6:[${addr}]:${socket.remotePort ?? 0}` : `ipv4:${addr}:${socket.remotePort ?? 0}`;
   }
 
   /**
    * The connection the call arrived on (a `tls.TLSSocket` on a secure server),
-   * for servers that authenticate callers by their transport; undefined once closed.
+   * for servers that authenticate callers by their transport; undefined once
+   * the call's stream has closed.
    */
-  get connection(): http2.ServerHttp2Session['socket'] | undefined {
-    return this.stream.session?.socket;
+  get connection(): net.Socket | undefined {
+    return this.stream.closed ? undefined : this.stream.socket;
   }
 
   getDeadline(): Date | number {
@@ -117,33 +150,30 @@ export class ServerCall extends Duplex {
     this.sendHeaders(md);
   }
 
-  private trailerHeaders(t: Trailers): http2.OutgoingHttpHeaders {
-    const h: http2.OutgoingHttpHeaders = { 'grpc-status': String(t.code), 'grpc-message': encodeGrpcMessage(t.details) };
-    if (t.metadata) Object.assign(h, t.metadata.toHttp2Headers());
-    return h;
-  }
-
   private sendHeaders(md?: grpc.Metadata): void {
-    if (this.headersSent || this.stream.destroyed) return;
+    if (this.headersSent || this.stream.closed) return;
     this.headersSent = true;
-    const h: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc' };
-    if (md) Object.assign(h, md.toHttp2Headers());
-    this.stream.respond(h, { waitForTrailers: true });
+    if (!md) {
+      this.stream.respond(OK_HEADERS, false);
+      return;
+    }
+    const fields: HeaderField[] = [[':status', '200'], CONTENT_TYPE];
+    pushMetadata(fields, md);
+    this.stream.respond(encodeHeaderBlock(fields), false);
   }
 
   /** Ends the call with a status (once). */
   sendStatus(t: Trailers): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.stream.destroyed || this.stream.closed) return;
+    if (this.stream.closed) return;
     if (!this.headersSent) {
       // Trailers-only response.
       this.headersSent = true;
-      this.stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...this.trailerHeaders(t) }, { endStream: true });
+      this.stream.respond(encodeHeaderBlock([[':status', '200'], CONTENT_TYPE, ...trailerFields(t)]), true);
       return;
     }
-    this.pendingTrailers = t;
-    this.stream.end();
+    this.stream.end(t.code === Status.OK && !t.details && !t.metadata ? OK_TRAILERS : encodeHeaderBlock(trailerFields(t)));
   }
 
   /** Unary completion: the message and OK trailers in one go. */
@@ -157,10 +187,10 @@ export class ServerCall extends Duplex {
       return;
     }
     this.finished = true;
-    if (this.stream.destroyed || this.stream.closed) return;
+    if (this.stream.closed) return;
     this.sendHeaders();
-    this.pendingTrailers = { code: Status.OK, details: '', metadata: trailer };
-    this.stream.end(frame(bytes));
+    writeMessage(this.stream, bytes);
+    this.stream.end(trailer ? encodeHeaderBlock(trailerFields({ code: Status.OK, details: '', metadata: trailer })) : OK_TRAILERS);
   }
 
   override _read(): void {
@@ -180,7 +210,7 @@ export class ServerCall extends Duplex {
       return;
     }
     this.sendHeaders();
-    this.stream.write(frame(bytes), (err) => cb(err ?? null));
+    writeMessage(this.stream, bytes, cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -196,45 +226,57 @@ export class ServerCall extends Duplex {
   }
 }
 
+export interface LeanGrpcServerOptions {
+  /** Largest request message accepted (RESOURCE_EXHAUSTED beyond). */
+  maxMessageBytes?: number;
+  /** HTTP/2 settings of the connections (windows, stream and header limits). */
+  http2?: H2ServerOptions;
+}
+
 /**
- * A small gRPC server on node:http2 for plugin processes: unary, server-,
- * client- and bidi-streaming calls with grpc-js-shaped handlers, standard
- * gRPC over h2c so SPIRE (grpc-go) and spire-ts hosts both talk to it.
- * It replaces grpc-js in plugins, where grpc-js's per-call machinery and
- * memory are most of the cost of a call.
+ * A small gRPC server with its own HTTP/2 (h2server.ts) for plugin
+ * processes and the agent's and server's APIs: unary, server-, client- and
+ * bidi-streaming calls with grpc-js-shaped handlers, standard gRPC over h2c
+ * or TLS so SPIRE (grpc-go) and spire-ts peers both talk to it. It replaces
+ * grpc-js (and node:http2), whose per-call machinery is most of the cost of
+ * a call.
  */
 export class LeanGrpcServer {
   private readonly methods = new Map<string, { method: ServerMethod; handler: AnyHandler }>();
-  private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly connections = new Set<H2ServerConnection>();
+  private server: net.Server | undefined;
   private socketPath: string | undefined;
 
-  constructor(private readonly opts: { maxMessageBytes?: number } = {}) {
-    this.server = http2.createServer({ settings: { initialWindowSize: MAX_WINDOW, enablePush: false } });
-    this.attach(this.server);
-  }
+  constructor(private readonly opts: LeanGrpcServerOptions = {}) {}
 
   /**
-   * Serves this server's methods on another HTTP/2 server too (e.g. a
-   * `http2.createSecureServer` for gRPC over TLS); its lifecycle stays the caller's.
+   * Serves gRPC on a connected socket accepted elsewhere: a Unix or TCP
+   * socket speaking h2c with prior knowledge, or a `tls.TLSSocket` that
+   * negotiated ALPN "h2". The socket is the connection's from then on.
    */
-  attach(server: http2.Http2Server | http2.Http2SecureServer): void {
-    server.on('session', (session: http2.ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
-      session.on('error', () => undefined);
-      session.setLocalWindowSize(MAX_WINDOW);
-    });
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
+  serveConnection(socket: net.Socket): void {
+    const conn = new H2ServerConnection(
+      socket,
+      (stream) => this.onStream(stream),
+      (c) => this.connections.delete(c),
+      this.opts.http2,
+    );
+    if (!conn.gone) this.connections.add(conn);
   }
 
-  /** Closes (gracefully) every session of every attached server, dropping them after `graceMs`. */
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Closes (gracefully: GOAWAY, calls in flight finish) every connection, dropping them after `graceMs`. */
   async closeSessions(graceMs = 1000): Promise<void> {
-    const open = [...this.sessions];
+    const open = [...this.connections];
     if (open.length === 0) return;
-    const done = Promise.all(open.map((s) => new Promise<void>((r) => (s.closed ? r() : (s.once('close', () => r()), s.close())))));
+    for (const c of open) c.close();
+    const done = Promise.all(open.map((c) => c.closed));
     const timer = setTimeout(() => {
-      for (const s of open) s.destroy();
+      for (const c of open) c.destroy();
     }, graceMs);
     await done;
     clearTimeout(timer);
@@ -250,12 +292,16 @@ export class LeanGrpcServer {
     }
   }
 
+  /** Listens on a Unix socket (h2c). */
   listen(socketPath: string): Promise<void> {
+    if (this.server) return Promise.reject(new Error('the server is already listening'));
+    const server = net.createServer((socket) => this.serveConnection(socket));
+    this.server = server;
     this.socketPath = socketPath;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(socketPath, () => {
-        this.server.off('error', reject);
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
         resolve();
       });
     });
@@ -263,31 +309,30 @@ export class LeanGrpcServer {
 
   /** Stops accepting, lets calls in flight finish for up to `graceMs`, then drops them. */
   async close(graceMs = 1000): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sessions) s.close();
-    const timer = setTimeout(() => {
-      for (const s of this.sessions) s.destroy();
-    }, graceMs);
-    await closed;
-    clearTimeout(timer);
+    const server = this.server;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([closed, this.closeSessions(graceMs)]);
     if (this.socketPath) rmSync(this.socketPath, { force: true });
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
+  private onStream(stream: H2ServerStream): void {
+    const headers = stream.headers;
     if (headers[':method'] !== 'POST') {
-      stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
+      stream.respond(encodeHeaderBlock([[':status', '405'], ['allow', 'POST']]), true);
       return;
     }
     const ct = headers['content-type'];
     if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) {
-      stream.respond({ ':status': 415 }, { endStream: true });
+      stream.respond(encodeHeaderBlock([[':status', '415']]), true);
       return;
     }
     const path = String(headers[':path']);
     const entry = this.methods.get(path);
     if (!entry) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(Status.UNIMPLEMENTED), 'grpc-message': encodeGrpcMessage(`unknown method ${path}`) }, { endStream: true });
+      stream.respond(
+        encodeHeaderBlock([[':status', '200'], CONTENT_TYPE, ['grpc-status', String(Status.UNIMPLEMENTED)], ['grpc-message', encodeGrpcMessage(`unknown method ${path}`)]]),
+        true,
+      );
       return;
     }
     const { method, handler } = entry;
@@ -299,12 +344,18 @@ export class LeanGrpcServer {
         call.sendStatus({ code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded' });
         call.cancel();
       }, Math.max(0, call.deadlineMs - Date.now()));
-      stream.on('close', () => clearTimeout(t));
+      call.once('cancelled', () => clearTimeout(t));
+      const onClose = stream.onClose;
+      stream.onClose = (aborted) => {
+        clearTimeout(t);
+        onClose?.(aborted);
+      };
     }
     const parser = new MessageParser(this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE);
     const received: unknown[] = [];
     const unaryRequest = !method.requestStream;
-    stream.on('data', (chunk: Buffer) => {
+    stream.onData = (chunk: Buffer) => {
+      if (call.isFinished) return;
       let messages: Buffer[];
       try {
         messages = parser.push(chunk);
@@ -324,7 +375,7 @@ export class LeanGrpcServer {
         if (unaryRequest) received.push(decoded);
         else call.push(decoded);
       }
-    });
+    };
     const run = (fn: () => unknown): void => {
       try {
         const r = fn();
@@ -340,8 +391,12 @@ export class LeanGrpcServer {
       else call.sendUnary(value, trailer);
     };
     if (unaryRequest) {
-      stream.on('end', () => {
-        if (call.cancelled) return;
+      stream.onEnd = () => {
+        if (call.isFinished) return;
+        if (parser.pending > 0) {
+          call.sendStatus({ code: Status.INTERNAL, details: 'the request ended inside a message' });
+          return;
+        }
         if (received.length !== 1) {
           call.sendStatus({ code: Status.INTERNAL, details: `expected exactly one request message, got ${received.length}` });
           return;
@@ -352,11 +407,12 @@ export class LeanGrpcServer {
           call.push(null);
           run(() => (handler as (c: unknown) => unknown)(call));
         }
-      });
-      stream.resume();
+      };
       return;
     }
-    stream.on('end', () => call.push(null));
+    stream.onEnd = () => {
+      if (!call.readableEnded) call.push(null);
+    };
     if (!method.responseStream) run(() => (handler as (c: unknown, cb: typeof callback) => unknown)(call, callback));
     else run(() => (handler as (c: unknown) => unknown)(call));
   }

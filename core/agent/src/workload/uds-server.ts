@@ -2,13 +2,12 @@
  * A gRPC server on a Unix socket whose callers are identified by the kernel:
  * each accepted connection's SO_PEERCRED (pid, uid, gid) and the pid's start
  * time are read before any byte of it, registered under a tag the server
- * sets, and the socket is then handed to an HTTP/2 server that speaks gRPC
- * with the plugin SDK's lean server. Handlers find the caller from the call's
+ * sets, and the socket is then handed to the plugin SDK's lean gRPC server,
+ * which speaks HTTP/2 on it. Handlers find the caller from the call's
  * connection; nothing the client sends can change who it is. Serves the
  * Workload API (with SDS and health) and the agent's admin API.
  */
 import { chmodSync } from 'node:fs';
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { Logger } from '@spire-ts/common';
 import { ConnectionRegistry, peerCredentialsOf, processStartTime } from '@spire-ts/peercred';
@@ -24,7 +23,7 @@ export interface PeerCredGrpcServerOptions {
   maxMessageBytes: number;
 }
 
-/** The connection a lean call arrived on (HTTP/2's proxy of the accepted socket). */
+/** The connection a lean call arrived on: the accepted socket, carrying its registry tag. */
 function connectionOf(call: object): { remoteAddress?: string | undefined } | undefined {
   return (call as { connection?: { remoteAddress?: string | undefined } }).connection;
 }
@@ -41,7 +40,8 @@ export class PeerCredGrpcServer {
 
   constructor(o: PeerCredGrpcServerOptions) {
     this.#o = o;
-    this.grpc = new LeanGrpcServer({ maxMessageBytes: o.maxMessageBytes });
+    // Requests are small: HTTP/2's default 64 KiB stream window is plenty.
+    this.grpc = new LeanGrpcServer({ maxMessageBytes: o.maxMessageBytes, http2: { windowSize: 65535 } });
   }
 
   get socketPath(): string | undefined {
@@ -73,10 +73,6 @@ export class PeerCredGrpcServer {
   async listen(socketPath: string, mode: number): Promise<void> {
     if (this.started) throw new Error(`the ${this.#o.what} server was already started`);
     await prepareSocketPath(socketPath, this.#o.log);
-    // Never listens itself: it only speaks HTTP/2 on the sockets accepted below.
-    // Requests are small: HTTP/2's default 64 KiB stream window is plenty.
-    const h2 = http2.createServer({ settings: { enablePush: false } });
-    this.grpc.attach(h2);
     // Runs before any byte is read: credentials, registration, hand-over, all synchronous.
     const listener = net.createServer((socket) => {
       try {
@@ -87,7 +83,7 @@ export class PeerCredGrpcServer {
         socket.destroy();
         return;
       }
-      h2.emit('connection', socket);
+      this.grpc.serveConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

@@ -4,33 +4,21 @@
  * RST_STREAM on one connection to a plugin.
  */
 import type * as net from 'node:net';
-import { HpackDecoder, HpackError, type HpackHeaderField as HeaderField } from '@spire-ts/plugin-sdk';
+import {
+  H2Error,
+  H2Flag,
+  H2Frame,
+  H2_MAX_WINDOW,
+  H2_PREFACE,
+  HpackDecoder,
+  HpackError,
+  h2FrameHeader,
+  h2U32Frame,
+  H2FrameInput,
+  type HpackHeaderField as HeaderField,
+} from '@spire-ts/plugin-sdk';
 
-/** Flow-control windows as large as HTTP/2 allows: unary plugin calls never wait on WINDOW_UPDATE. */
-const MAX_WINDOW = 2 ** 31 - 1;
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const T_DATA = 0x0;
-const T_HEADERS = 0x1;
-const T_RST_STREAM = 0x3;
-const T_SETTINGS = 0x4;
-const T_PUSH_PROMISE = 0x5;
-const T_PING = 0x6;
-const T_GOAWAY = 0x7;
-const T_WINDOW_UPDATE = 0x8;
-const T_CONTINUATION = 0x9;
-const F_END_STREAM = 0x1;
-const F_ACK = 0x1;
-const F_END_HEADERS = 0x4;
-const F_PADDED = 0x8;
-const F_PRIORITY = 0x20;
-const E_PROTOCOL = 0x1;
-const E_FLOW_CONTROL = 0x3;
-const E_SETTINGS_TIMEOUT = 0x4;
-const E_FRAME_SIZE = 0x6;
-const E_REFUSED_STREAM = 0x7;
-const E_CANCEL = 0x8;
-const E_COMPRESSION = 0x9;
 /** The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default). */
 const MAX_RECV_FRAME = 16384;
 /** How long a new connection waits for the peer's SETTINGS before failing. */
@@ -39,30 +27,13 @@ const SETTINGS_TIMEOUT_MS = 10_000;
 const MAX_HEADER_BLOCK = 1 << 20;
 /** Received bytes after which the window is topped up again. */
 const WINDOW_TOP_UP = 2 ** 30;
-const EMPTY = Buffer.alloc(0);
-
-function frameHeader(length: number, type: number, flags: number, stream: number): Buffer {
-  const h = Buffer.allocUnsafe(9);
-  h[0] = length >>> 16;
-  h[1] = (length >>> 8) & 0xff;
-  h[2] = length & 0xff;
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return h;
-}
-
-function u32Frame(type: number, stream: number, value: number): Buffer {
-  const f = frameHeader(4, type, 0, stream);
-  return Buffer.concat([f, Buffer.from([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff])]);
-}
 
 /** Our SETTINGS: no push, the largest stream window. Then the connection window to the maximum. */
 const CLIENT_START = Buffer.concat([
-  PREFACE,
-  frameHeader(12, T_SETTINGS, 0, 0),
-  Buffer.from([0, 2, 0, 0, 0, 0, 0, 4, (MAX_WINDOW >>> 24) & 0xff, (MAX_WINDOW >>> 16) & 0xff, (MAX_WINDOW >>> 8) & 0xff, MAX_WINDOW & 0xff]),
-  u32Frame(T_WINDOW_UPDATE, 0, MAX_WINDOW - 65535),
+  H2_PREFACE,
+  h2FrameHeader(12, H2Frame.SETTINGS, 0, 0),
+  Buffer.from([0, 2, 0, 0, 0, 0, 0, 4, (H2_MAX_WINDOW >>> 24) & 0xff, (H2_MAX_WINDOW >>> 16) & 0xff, (H2_MAX_WINDOW >>> 8) & 0xff, H2_MAX_WINDOW & 0xff]),
+  h2U32Frame(H2Frame.WINDOW_UPDATE, 0, H2_MAX_WINDOW - 65535),
 ]);
 
 /** One unary call's stream, as the connection sees it. */
@@ -100,7 +71,13 @@ export class H2Connection {
   /** Streams with request bytes waiting for window. */
   private readonly blocked = new Set<StreamHandler>();
   private nextId = 1;
-  private inbuf: Buffer = EMPTY;
+  private readonly input = new H2FrameInput({
+    maxFrame: MAX_RECV_FRAME,
+    expectPreface: false,
+    onFrame: (type, flags, id, payload) => this.onFrame(type, flags, id, payload),
+    onConnectionError: (code, message) => this.connectionError(code, message),
+    dead: () => this.dead,
+  });
   private out: Buffer[] = [];
   private flushScheduled = false;
   private peerInitialWindow = 65535;
@@ -121,13 +98,13 @@ export class H2Connection {
     private readonly onGone: (conn: H2Connection) => void,
   ) {
     socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('data', (chunk: Buffer) => this.input.push(chunk));
     socket.on('error', (err: Error) => this.fail(`plugin connection failed: ${err.message}`));
     socket.on('close', () => this.fail('plugin connection failed: the connection closed'));
     socket.unref();
     this.send(CLIENT_START);
     const settingsTimer = setTimeout(() => {
-      if (!this.settingsReceived) this.connectionError(E_SETTINGS_TIMEOUT, `no HTTP/2 SETTINGS from the plugin within ${SETTINGS_TIMEOUT_MS} ms`);
+      if (!this.settingsReceived) this.connectionError(H2Error.SETTINGS_TIMEOUT, `no HTTP/2 SETTINGS from the plugin within ${SETTINGS_TIMEOUT_MS} ms`);
     }, SETTINGS_TIMEOUT_MS);
     settingsTimer.unref();
     socket.once('close', () => clearTimeout(settingsTimer));
@@ -151,12 +128,12 @@ export class H2Connection {
     const block = h.headerBlock;
     const max = this.peerMaxFrame;
     if (block.length <= max) {
-      this.send(frameHeader(block.length, T_HEADERS, F_END_HEADERS, h.id), block);
+      this.send(h2FrameHeader(block.length, H2Frame.HEADERS, H2Flag.END_HEADERS, h.id), block);
     } else {
-      this.send(frameHeader(max, T_HEADERS, 0, h.id), block.subarray(0, max));
+      this.send(h2FrameHeader(max, H2Frame.HEADERS, 0, h.id), block.subarray(0, max));
       for (let off = max; off < block.length; off += max) {
         const part = block.subarray(off, off + max);
-        this.send(frameHeader(part.length, T_CONTINUATION, off + max >= block.length ? F_END_HEADERS : 0, h.id), part);
+        this.send(h2FrameHeader(part.length, H2Frame.CONTINUATION, off + max >= block.length ? H2Flag.END_HEADERS : 0, h.id), part);
       }
     }
     this.pump(h);
@@ -172,7 +149,7 @@ export class H2Connection {
     if (this.streams.get(h.id) !== h) return;
     this.streams.delete(h.id);
     this.blocked.delete(h);
-    if (!this.dead && (!h.localEnded || !h.remoteEnded)) this.send(u32Frame(T_RST_STREAM, h.id, E_CANCEL));
+    if (!this.dead && (!h.localEnded || !h.remoteEnded)) this.send(h2U32Frame(H2Frame.RST_STREAM, h.id, H2Error.CANCEL));
     this.startQueued();
     if (this.draining && this.streams.size === 0 && this.queued.length === 0) this.destroy('plugin connection closed');
   }
@@ -218,7 +195,7 @@ export class H2Connection {
       h.sendWindow -= n;
       const last = h.pending.length === 0;
       if (last) h.localEnded = true;
-      this.send(frameHeader(n, T_DATA, last ? F_END_STREAM : 0, h.id), chunk);
+      this.send(h2FrameHeader(n, H2Frame.DATA, last ? H2Flag.END_STREAM : 0, h.id), chunk);
     }
     this.blocked.delete(h);
   }
@@ -249,103 +226,71 @@ export class H2Connection {
     const goaway = Buffer.alloc(8);
     goaway.writeUInt32BE(Math.max(0, this.nextId - 2), 0);
     goaway.writeUInt32BE(code, 4);
-    this.out.push(frameHeader(8, T_GOAWAY, 0, 0), goaway);
+    this.out.push(h2FrameHeader(8, H2Frame.GOAWAY, 0, 0), goaway);
     this.flush();
     this.fail(`plugin connection failed: ${message}`);
   }
 
-  private onSocketData(chunk: Buffer): void {
-    let buf = this.inbuf.length === 0 ? chunk : Buffer.concat([this.inbuf, chunk]);
-    let off = 0;
-    while (buf.length - off >= 9 && !this.dead) {
-      const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-      if (len > MAX_RECV_FRAME) {
-        this.connectionError(E_FRAME_SIZE, `frame of ${len} bytes exceeds ${MAX_RECV_FRAME}`);
-        return;
-      }
-      if (buf.length - off < 9 + len) break;
-      const type = buf[off + 3]!;
-      const flags = buf[off + 4]!;
-      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-      const payload = buf.subarray(off + 9, off + 9 + len);
-      off += 9 + len;
-      this.onFrame(type, flags, id, payload);
-    }
-    if (this.dead) return;
-    buf = off === buf.length ? EMPTY : buf.subarray(off);
-    this.inbuf = buf;
-  }
-
-  private unpad(flags: number, payload: Buffer, what: string): Buffer | undefined {
-    if (!(flags & F_PADDED)) return payload;
-    const pad = payload[0];
-    if (pad === undefined || pad >= payload.length) {
-      this.connectionError(E_PROTOCOL, `${what} padding exceeds the frame`);
-      return undefined;
-    }
-    return payload.subarray(1, payload.length - pad);
-  }
-
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (this.continuation && type !== T_CONTINUATION) {
-      this.connectionError(E_PROTOCOL, 'expected a CONTINUATION frame');
+    if (this.continuation && type !== H2Frame.CONTINUATION) {
+      this.connectionError(H2Error.PROTOCOL_ERROR, 'expected a CONTINUATION frame');
       return;
     }
     switch (type) {
-      case T_DATA: {
-        if (id === 0) return this.connectionError(E_PROTOCOL, 'DATA on stream 0');
+      case H2Frame.DATA: {
+        if (id === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
         this.connReceived += payload.length;
         if (this.connReceived >= WINDOW_TOP_UP) {
-          this.send(u32Frame(T_WINDOW_UPDATE, 0, this.connReceived));
+          this.send(h2U32Frame(H2Frame.WINDOW_UPDATE, 0, this.connReceived));
           this.connReceived = 0;
         }
-        const data = this.unpad(flags, payload, 'DATA');
+        const data = this.input.unpad(flags, payload, 'DATA');
         if (!data) return;
         const h = this.streams.get(id);
         if (!h) return;
         h.received += payload.length;
         if (h.received >= WINDOW_TOP_UP) {
-          this.send(u32Frame(T_WINDOW_UPDATE, id, h.received));
+          this.send(h2U32Frame(H2Frame.WINDOW_UPDATE, id, h.received));
           h.received = 0;
         }
-        const end = (flags & F_END_STREAM) !== 0;
+        const end = (flags & H2Flag.END_STREAM) !== 0;
         if (end) h.remoteEnded = true;
         h.onData(data, end);
         return;
       }
-      case T_HEADERS: {
-        if (id === 0) return this.connectionError(E_PROTOCOL, 'HEADERS on stream 0');
-        let block = this.unpad(flags, payload, 'HEADERS');
+      case H2Frame.HEADERS: {
+        if (id === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, 'HEADERS on stream 0');
+        let block = this.input.unpad(flags, payload, 'HEADERS');
         if (!block) return;
-        if (flags & F_PRIORITY) {
-          if (block.length < 5) return this.connectionError(E_PROTOCOL, 'HEADERS priority exceeds the frame');
+        if (flags & H2Flag.PRIORITY) {
+          if (block.length < 5) return this.connectionError(H2Error.PROTOCOL_ERROR, 'HEADERS priority exceeds the frame');
           block = block.subarray(5);
         }
-        const endStream = (flags & F_END_STREAM) !== 0;
-        if (flags & F_END_HEADERS) this.onHeaderBlock(id, block, endStream);
+        const endStream = (flags & H2Flag.END_STREAM) !== 0;
+        if (flags & H2Flag.END_HEADERS) this.onHeaderBlock(id, block, endStream);
         else this.continuation = { id, endStream, parts: [block], size: block.length };
         return;
       }
-      case T_CONTINUATION: {
+      case H2Frame.CONTINUATION: {
         const c = this.continuation;
-        if (!c || c.id !== id) return this.connectionError(E_PROTOCOL, 'unexpected CONTINUATION frame');
+        if (!c || c.id !== id) return this.connectionError(H2Error.PROTOCOL_ERROR, 'unexpected CONTINUATION frame');
         c.parts.push(payload);
         c.size += payload.length;
-        if (c.size > MAX_HEADER_BLOCK) return this.connectionError(E_PROTOCOL, `header block larger than ${MAX_HEADER_BLOCK} bytes`);
-        if (flags & F_END_HEADERS) {
+        if (c.size > MAX_HEADER_BLOCK) return this.connectionError(H2Error.PROTOCOL_ERROR, `header block larger than ${MAX_HEADER_BLOCK} bytes`);
+        if (flags & H2Flag.END_HEADERS) {
           this.continuation = undefined;
           this.onHeaderBlock(id, Buffer.concat(c.parts), c.endStream);
         }
         return;
       }
-      case T_RST_STREAM: {
-        if (id === 0 || payload.length !== 4) return this.connectionError(E_PROTOCOL, 'malformed RST_STREAM');
+      case H2Frame.RST_STREAM: {
+        if (id === 0 || payload.length !== 4) return this.connectionError(H2Error.PROTOCOL_ERROR, 'malformed RST_STREAM');
         const h = this.streams.get(id);
         if (!h) return;
         this.streams.delete(id);
         this.blocked.delete(h);
         const code = payload.readUInt32BE(0);
-        if (code === E_REFUSED_STREAM && !this.draining && h.refusals++ < 5) {
+        if (code === H2Error.REFUSED_STREAM && !this.draining && h.refusals++ < 5) {
           // Refused before any processing (RFC 9113 8.7): safe to send again.
           h.pending = h.request;
           h.localEnded = false;
@@ -358,14 +303,14 @@ export class H2Connection {
         this.startQueued();
         return;
       }
-      case T_SETTINGS:
+      case H2Frame.SETTINGS:
         return this.onSettings(flags, id, payload);
-      case T_PING:
-        if (id !== 0 || payload.length !== 8) return this.connectionError(E_PROTOCOL, 'malformed PING');
-        if (!(flags & F_ACK)) this.send(frameHeader(8, T_PING, F_ACK, 0), Buffer.from(payload));
+      case H2Frame.PING:
+        if (id !== 0 || payload.length !== 8) return this.connectionError(H2Error.PROTOCOL_ERROR, 'malformed PING');
+        if (!(flags & H2Flag.ACK)) this.send(h2FrameHeader(8, H2Frame.PING, H2Flag.ACK, 0), Buffer.from(payload));
         return;
-      case T_GOAWAY: {
-        if (id !== 0 || payload.length < 8) return this.connectionError(E_PROTOCOL, 'malformed GOAWAY');
+      case H2Frame.GOAWAY: {
+        if (id !== 0 || payload.length < 8) return this.connectionError(H2Error.PROTOCOL_ERROR, 'malformed GOAWAY');
         const last = payload.readUInt32BE(0) & 0x7fffffff;
         this.draining = true;
         this.onGone(this);
@@ -379,13 +324,13 @@ export class H2Connection {
         if (this.streams.size === 0) this.destroy('plugin connection closed');
         return;
       }
-      case T_WINDOW_UPDATE: {
-        if (payload.length !== 4) return this.connectionError(E_FRAME_SIZE, 'malformed WINDOW_UPDATE');
+      case H2Frame.WINDOW_UPDATE: {
+        if (payload.length !== 4) return this.connectionError(H2Error.FRAME_SIZE_ERROR, 'malformed WINDOW_UPDATE');
         const inc = payload.readUInt32BE(0) & 0x7fffffff;
         if (id === 0) {
-          if (inc === 0) return this.connectionError(E_PROTOCOL, 'WINDOW_UPDATE of 0');
+          if (inc === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
           this.connSendWindow += inc;
-          if (this.connSendWindow > MAX_WINDOW) return this.connectionError(E_FLOW_CONTROL, 'connection window overflow');
+          if (this.connSendWindow > H2_MAX_WINDOW) return this.connectionError(H2Error.FLOW_CONTROL_ERROR, 'connection window overflow');
           this.pumpBlocked();
           return;
         }
@@ -395,33 +340,33 @@ export class H2Connection {
         this.pump(h);
         return;
       }
-      case T_PUSH_PROMISE:
-        return this.connectionError(E_PROTOCOL, 'PUSH_PROMISE with push disabled');
+      case H2Frame.PUSH_PROMISE:
+        return this.connectionError(H2Error.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
       default:
         return; // PRIORITY and unknown frame types are ignored
     }
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
-    if (id !== 0) return this.connectionError(E_PROTOCOL, 'SETTINGS on a stream');
-    if (flags & F_ACK) return;
-    if (payload.length % 6 !== 0) return this.connectionError(E_FRAME_SIZE, 'malformed SETTINGS');
+    if (id !== 0) return this.connectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & H2Flag.ACK) return;
+    if (payload.length % 6 !== 0) return this.connectionError(H2Error.FRAME_SIZE_ERROR, 'malformed SETTINGS');
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
       if (key === 0x3) this.peerMaxStreams = value;
       else if (key === 0x4) {
-        if (value > MAX_WINDOW) return this.connectionError(E_FLOW_CONTROL, 'SETTINGS_INITIAL_WINDOW_SIZE too large');
+        if (value > H2_MAX_WINDOW) return this.connectionError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE too large');
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
         for (const h of this.streams.values()) h.sendWindow += delta;
       } else if (key === 0x5) {
-        if (value < 16384 || value > 16777215) return this.connectionError(E_PROTOCOL, 'invalid SETTINGS_MAX_FRAME_SIZE');
+        if (value < 16384 || value > 16777215) return this.connectionError(H2Error.PROTOCOL_ERROR, 'invalid SETTINGS_MAX_FRAME_SIZE');
         this.peerMaxFrame = value;
       }
       // HEADER_TABLE_SIZE: our requests never use the peer's dynamic table. ENABLE_PUSH: a client setting.
     }
-    this.send(frameHeader(0, T_SETTINGS, F_ACK, 0));
+    this.send(h2FrameHeader(0, H2Frame.SETTINGS, H2Flag.ACK, 0));
     this.settingsReceived = true;
     for (const h of [...this.streams.values()]) if (h.pending.length > 0) this.pump(h);
     this.startQueued();
@@ -432,7 +377,7 @@ export class H2Connection {
     try {
       fields = this.decoder.decode(block);
     } catch (err) {
-      this.connectionError(E_COMPRESSION, err instanceof HpackError ? err.message : String(err));
+      this.connectionError(H2Error.COMPRESSION_ERROR, err instanceof HpackError ? err.message : String(err));
       return;
     }
     const h = this.streams.get(id);

@@ -8,10 +8,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
-import * as http2 from 'node:http2';
 import { connect, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { TLSSocket, type PeerCertificate } from 'node:tls';
+import { TLSSocket, createServer as createTlsServer, type PeerCertificate, type Server as TlsServer } from 'node:tls';
 import { validateX509Svid, type Logger } from '@spire-ts/common';
 import { LeanGrpcServer, toGrpcHandlers, toServiceError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import type { ServiceName } from '@spire-ts/proto';
@@ -87,7 +86,7 @@ export class Endpoints {
   readonly #o: EndpointsOptions;
   readonly #tlsGrpc = new LeanGrpcServer();
   readonly #localGrpc = new LeanGrpcServer();
-  #tls: http2.Http2SecureServer | undefined;
+  #tls: TlsServer | undefined;
   readonly #peers = new WeakMap<TLSSocket, PeerState>();
   readonly #limits: RateLimits | undefined;
   #started = false;
@@ -202,18 +201,23 @@ export class Endpoints {
     if (this.#o.tcp) {
       const id = this.#o.identity;
       if (!id) throw new Error('a TLS identity is required to serve on TCP');
-      const tls = http2.createSecureServer({
+      const tls = createTlsServer({
         cert: id.certChainPem,
         key: id.keyPem,
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
         ALPNProtocols: ['h2'],
-        allowHTTP1: false,
-        settings: { enablePush: false },
       });
       tls.on('tlsClientError', () => undefined);
-      this.#tlsGrpc.attach(tls);
+      // gRPC is HTTP/2 only: a client that did not negotiate h2 (no ALPN, or HTTP/1.1) is disconnected.
+      tls.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol !== 'h2') {
+          socket.destroy();
+          return;
+        }
+        this.#tlsGrpc.serveConnection(socket);
+      });
       this.#tls = tls;
       const { host, port } = this.#o.tcp;
       await new Promise<void>((resolve, reject) => {
