@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { buildCSR } from '@spire-ts/common';
 import { createClient, type apiTypes, type ServiceClientOf, type ServiceName } from '@spire-ts/proto';
+import { LeanConnection } from './lean-client.js';
 
 export const TD = 'example.org';
 export const SERVER_MAIN = fileURLToPath(new URL('../../core/server/dist/cli/main.js', import.meta.url));
@@ -156,15 +157,29 @@ export function tlsClient<N extends ServiceName>(name: N, port: number, rootsPem
     Buffer.from(rootsPem),
     identity ? Buffer.from(identity.keyPem) : null,
     identity ? Buffer.from(identity.certChainPem) : null,
-    {
-      checkServerIdentity: (_host, cert) =>
-        (cert.subjectaltname ?? '').includes(`URI:spiffe://${TD}/spire/server`) ? undefined : new Error(`unexpected server identity ${cert.subjectaltname}`),
-    },
+    { checkServerIdentity: checkServerId },
   );
   return createClient(name, `127.0.0.1:${port}`, creds, {
     'grpc.ssl_target_name_override': 'spire-server',
     'grpc.default_authority': 'spire-server',
     'grpc.use_local_subchannel_pool': 1,
+  });
+}
+
+/** The server's certificate must carry its SPIFFE ID (a URI SAN; it has no DNS name to check). */
+function checkServerId(_host: string, cert: { subjectaltname?: string }): Error | undefined {
+  return (cert.subjectaltname ?? '').includes(`URI:spiffe://${TD}/spire/server`) ? undefined : new Error(`unexpected server identity ${cert.subjectaltname}`);
+}
+
+/** The lean client's counterpart of {@link tlsClient}: its own mTLS connection (ALPN h2) as `identity`. */
+export function leanTlsConnection(port: number, rootsPem: string, identity?: Identity): Promise<LeanConnection> {
+  return LeanConnection.tls({
+    host: '127.0.0.1',
+    port,
+    ca: rootsPem,
+    ...(identity ? { certChainPem: identity.certChainPem, keyPem: identity.keyPem } : {}),
+    servername: 'spire-server',
+    checkServerIdentity: checkServerId,
   });
 }
 

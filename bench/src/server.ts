@@ -1,6 +1,6 @@
 // npm run bench -- server [--agents 1000] [--entries 10000] [--duration 30] [--interval 5]
 //   [--loads 2] [--issue-seconds 10] [--batch 50] [--concurrency 4] [--jwt-seconds 8]
-//   [--jwt-concurrency 16] [--phases issue,jwt,sync] [--cpu-prof DIR]
+//   [--jwt-concurrency 16] [--phases issue,jwt,sync] [--cpu-prof DIR] [--client lean|grpc-js]
 //
 // spire-server end to end: the real `spire-server run` as a child process
 // (SQLite DataStore and disk KeyManager plugins, each its own process).
@@ -14,6 +14,10 @@
 //     each on its own mTLS connection with its own agent SVID, calling
 //     SyncAuthorizedEntries every interval against M entries (M/N each);
 //     sync p50/p99 and the server's CPU and RSS during the window.
+// Phases 2 and 3 call from this process with --client: `lean` (default,
+// bench/src/lean-client.ts: HTTP/2 over the TLS socket without grpc-js, so
+// the client's CPU per call — which competes with the server's on a small
+// machine — stays small) or `grpc-js` (the stock client, for comparison).
 // CPU is read from /proc (utime+stime, all threads) for the server and each
 // plugin process separately.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -22,8 +26,22 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './server-load.js';
-import { adminClient, attestJoinToken, bundlePem, childProcesses, cpuDelta, cpuPressureUs, cpuSnapshot, rssMB, startServerChild, tlsClient, TD, unary } from './server-lib.js';
-import { es256Rate, jwtOp, makeCsrs, throughput, x509BatchOp, x509FloorRate, type ThroughputResult } from './server-phases.js';
+import {
+  adminClient,
+  attestJoinToken,
+  bundlePem,
+  childProcesses,
+  cpuDelta,
+  cpuPressureUs,
+  cpuSnapshot,
+  leanTlsConnection,
+  rssMB,
+  startServerChild,
+  tlsClient,
+  TD,
+  unary,
+} from './server-lib.js';
+import { es256Rate, jwtOp, jwtOpLean, makeCsrs, throughput, x509BatchOp, x509BatchOpLean, x509FloorRate, type ThroughputResult } from './server-phases.js';
 import { percentile, report } from './stats.js';
 
 function flag(name: string, def: string): string {
@@ -48,6 +66,8 @@ const JWT_S = num('jwt-seconds', 8);
 const JWT_CONCURRENCY = num('jwt-concurrency', 16);
 const PHASES = new Set(flag('phases', 'issue,jwt,sync').split(','));
 const CPU_PROF = flag('cpu-prof', '');
+const CLIENT = flag('client', 'lean');
+if (CLIENT !== 'lean' && CLIENT !== 'grpc-js') throw new Error('--client must be lean or grpc-js');
 
 const log = (msg: string): void => void process.stderr.write(`[bench server] ${msg}\n`);
 const dir = mkdtempSync(join(tmpdir(), 'spire-bench-server-'));
@@ -116,6 +136,9 @@ try {
     const issuer = await attestJoinToken(server.port, rootsPem, token!);
     const entryIds = await createEntries(entriesApi, Array.from({ length: 100 }, (_, i) => ({ path: `/bench/issue/${i}`, parent: issuer.id, uid: i })));
     const svid = tlsClient('spire.api.server.svid.v1.SVID', server.port, rootsPem, issuer.identity);
+    // The lean client's own mTLS connection as the same agent (one connection, like the grpc-js channel).
+    const lean = CLIENT === 'lean' ? await leanTlsConnection(server.port, rootsPem, issuer.identity) : undefined;
+    log(`issue/jwt client: ${CLIENT}`);
     // Wait until the entry cache authorizes the issuer for its entries.
     const asAgent = tlsClient('spire.api.server.entry.v1.Entry', server.port, rootsPem, issuer.identity);
     for (const deadline = Date.now() + 10_000; ; ) {
@@ -130,7 +153,7 @@ try {
       const csrs = makeCsrs(BATCH * CONCURRENCY * 2);
       const r = await throughput(
         { concurrency: CONCURRENCY, warmupMs: 1500, windowMs: ISSUE_S * 1000, serverPid: server.pid },
-        x509BatchOp(svid, entryIds, csrs, BATCH),
+        lean ? x509BatchOpLean(lean, entryIds, csrs, BATCH) : x509BatchOp(svid, entryIds, csrs, BATCH),
       );
       if (r.failures) log(`BatchNewX509SVID failures: ${r.failures} (${r.firstFailure})`);
       report('x509_svids_per_second', r.perSecond, '/s', 0);
@@ -142,7 +165,7 @@ try {
     if (PHASES.has('jwt')) {
       const r = await throughput(
         { concurrency: JWT_CONCURRENCY, warmupMs: 1500, windowMs: JWT_S * 1000, serverPid: server.pid },
-        jwtOp(svid, entryIds),
+        lean ? jwtOpLean(lean, entryIds) : jwtOp(svid, entryIds),
       );
       if (r.failures) log(`NewJWTSVID failures: ${r.failures} (${r.firstFailure})`);
       report('jwt_svids_per_second', r.perSecond, '/s', 0);
@@ -152,6 +175,7 @@ try {
       reportCpu('jwt', r, r.count);
     }
     svid.close();
+    lean?.close();
   }
 
   if (PHASES.has('sync')) {

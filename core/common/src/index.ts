@@ -33,6 +33,8 @@ export { pluginDeclarations, pluginBlockSchema, pluginsSchema } from './plugin/d
 export type { PluginsConfig } from './plugin/declarations.js';
 export { PluginRpc, serviceError } from './plugin/h2rpc.js';
 export type { UnaryMethodOf } from './plugin/h2rpc.js';
+export { H2Connection } from './plugin/h2conn.js';
+export type { StreamHandler } from './plugin/h2conn.js';
 export {
   SpiffeIdError,
   JwtSvidError,
