@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeanGrpcServer, PluginError, Status, addService, isServiceError, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import { serviceCodecs } from '@spire-ts/proto/codec';
 import { PluginRpc } from '../src/plugin/h2rpc.js';
+import { H2Connection } from '../src/plugin/h2conn.js';
 
 const KM = 'spire.plugin.server.keymanager.v1.KeyManager';
 const HEALTH = 'grpc.health.v1.Health';
@@ -356,6 +358,27 @@ describe('PluginRpc: unreachable and dying servers', () => {
       rpc.close();
       first.child.kill('SIGKILL');
     }
+  });
+});
+
+describe('H2Connection on a dead connection', () => {
+  it('fails a stream started after the connection died at once', async () => {
+    const path = socketPath();
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(path, r));
+    const socket = net.connect(path);
+    let gone = false;
+    const conn = new H2Connection(socket, () => (gone = true));
+    await new Promise((r) => socket.once('close', r));
+    expect(gone).toBe(true);
+    expect(conn.dead).toBe(true);
+    const failures: string[] = [];
+    conn.start({
+      id: 0, headerBlock: Buffer.alloc(0), request: Buffer.alloc(0), pending: Buffer.alloc(0), sendWindow: 0, received: 0, refusals: 0,
+      localEnded: false, remoteEnded: false, onHeaders: () => undefined, onData: () => undefined, onFailure: (m) => failures.push(m),
+    });
+    expect(failures).toEqual(['plugin connection failed: the connection is closed']);
+    server.close();
   });
 });
 

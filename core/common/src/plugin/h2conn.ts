@@ -116,6 +116,11 @@ export class H2Connection {
 
   /** Opens a stream for `h` (queued while the peer's stream limit is reached). */
   start(h: StreamHandler): void {
+    // A dead connection never answers: fail at once rather than leave the call waiting.
+    if (this.dead) {
+      h.onFailure('plugin connection failed: the connection is closed');
+      return;
+    }
     if (!this.settingsReceived || this.streams.size >= this.peerMaxStreams) {
       this.queued.push(h);
       return;
