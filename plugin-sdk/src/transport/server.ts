@@ -56,8 +56,12 @@ function trailerFields(t: Trailers): HeaderField[] {
   return fields;
 }
 
-/** Messages up to this size are copied behind their prefix (one DATA frame); larger ones are not copied. */
-const COPY_LIMIT = 16 * 1024;
+/**
+ * Messages up to this size are copied behind their prefix (one DATA frame);
+ * larger ones are not copied (they are often encoded once and written to
+ * many callers, and the connection hands them to the socket as they are).
+ */
+const COPY_LIMIT = 2048;
 
 /** Queues one length-prefixed message on the stream; `cb` runs when it has gone out. */
 function writeMessage(stream: H2ServerStream, bytes: Buffer, cb?: (err?: Error | null) => void): void {
