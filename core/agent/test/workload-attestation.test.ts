@@ -3,7 +3,7 @@
 // connected (pid reuse guard) — directly and through the socket with a
 // client process that exits while it is being attested.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,25 @@ describe('verifyCaller (pid reuse guard)', () => {
   it('detects a different process under the same pid (start time changed)', () => {
     const caller = { ...me(), startTime: me().startTime - 1 };
     expect(() => verifyCaller(caller)).toThrow(/new process detected: process starttime \d+ does not match original caller \d+/);
+  });
+
+  it('reads the start time of a process whose name holds spaces and parentheses', async () => {
+    const dir = tempDir('comm-');
+    // The kernel's comm is the executable's name: "a) b (c" puts ") " inside the parenthesised field.
+    const exe = join(dir, 'a) b (c');
+    symlinkSync('/bin/sleep', exe);
+    const child = spawn(exe, ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const pid = child.pid!;
+      expect(readFileSync(`/proc/${pid}/stat`, 'latin1')).toContain('(a) b (c)');
+      const caller = { pid, uid: process.geteuid!(), gid: process.getegid!(), startTime: processStartTime(pid) };
+      expect(() => verifyCaller(caller)).not.toThrow();
+      expect(() => verifyCaller({ ...caller, startTime: caller.startTime + 1 })).toThrow(/starttime \d+ does not match/);
+    } finally {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('detects a process with other owners than the kernel reported at connect', () => {

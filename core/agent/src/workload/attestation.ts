@@ -152,7 +152,11 @@ function readProcFile(path: string): { text: string; owner: { uid: number; gid: 
 /** Field 22 (start time, clock ticks since boot) of a /proc/<pid>/stat text, as `processStartTime` reads it. */
 function parseStartTime(stat: string, pid: number): number {
   // comm (field 2) is parenthesised and may itself hold spaces and ')'.
-  const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]);
+  // Fields after it are single-space separated: skip to field 22 without splitting the line (this runs on every call).
+  let at = stat.lastIndexOf(')') + 2;
+  for (let field = 3; field < 22 && at > 0; field++) at = stat.indexOf(' ', at) + 1;
+  const end = stat.indexOf(' ', at);
+  const value = at > 0 ? Number(stat.slice(at, end < 0 ? undefined : end)) : NaN;
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`cannot parse the start time in /proc/${pid}/stat`);
   return value;
 }
@@ -191,11 +195,10 @@ export class WorkloadAttestation {
    * @throws WorkloadAttestationError
    */
   async attest(caller: CallerProcess, signal?: CancelSignal): Promise<Selector[]> {
-    const log = this.#log.with({ pid: caller.pid });
     // As SPIRE's PeerTrackerAttestor: the caller is checked once, after the
     // attestors. A pid reused before or during attestation has another start
     // time, so that one check covers both (a check before would only fail faster).
-    const results = await this.#runAll(caller.pid, signal, log);
+    const results = await this.#runAll(caller.pid, signal);
     const selectors: Selector[] = [];
     const errors: string[] = [];
     for (const [i, r] of results.entries()) {
@@ -204,41 +207,61 @@ export class WorkloadAttestation {
     }
     if (errors.length > 0) {
       if (errors.length === results.length) throw new WorkloadAttestationError('attestors-failed', errors.join('; '));
-      log.error('Failed to collect all selectors', { error: errors.join('; ') });
+      this.#log.error('Failed to collect all selectors', { pid: caller.pid, error: errors.join('; ') });
     }
     verifyCaller(caller, this.#procRoot);
     return selectors;
   }
 
-  async #runAll(pid: number, signal: CancelSignal | undefined, log: Logger): Promise<PromiseSettledResult<Selector[]>[]> {
-    if (signal?.aborted) throw new WorkloadAttestationError('cancelled', 'the caller went away before attestation');
-    const all = Promise.allSettled(
-      this.#attestors.map(async (a) => {
-        try {
-          return await a.attest(pid, { deadlineMs: this.#timeoutMs });
-        } catch (err) {
-          log.error(`workload attestor ${JSON.stringify(a.name)} failed`, { error: (err as Error).message ?? String(err) });
-          throw err;
-        }
-      }),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new WorkloadAttestationError('timeout', `workload attestors did not finish within ${this.#timeoutMs} ms`));
+  /**
+   * Every attestor's outcome, in attestor order, unless the time limit passes
+   * or the caller goes away first. Hand-rolled rather than allSettled plus a
+   * race: this runs on every Workload API call.
+   */
+  #runAll(pid: number, signal: CancelSignal | undefined): Promise<PromiseSettledResult<Selector[]>[]> {
+    if (signal?.aborted) return Promise.reject(new WorkloadAttestationError('cancelled', 'the caller went away before attestation'));
+    const attestors = this.#attestors;
+    return new Promise((resolve, reject) => {
+      const results: PromiseSettledResult<Selector[]>[] = new Array<PromiseSettledResult<Selector[]>>(attestors.length);
+      let left = attestors.length;
+      let settled = false;
+      const settle = (err?: WorkloadAttestationError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(results);
+      };
+      const onAbort = (): void => settle(new WorkloadAttestationError('cancelled', 'the caller went away during attestation'));
+      const timer = setTimeout(() => {
+        const err = new WorkloadAttestationError('timeout', `workload attestors did not finish within ${this.#timeoutMs} ms`);
+        this.#log.error('Timed out collecting selectors', { pid, error: err.message });
+        settle(err);
       }, this.#timeoutMs);
-      onAbort = () => reject(new WorkloadAttestationError('cancelled', 'the caller went away during attestation'));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort);
+      if (left === 0) settle();
+      const opts = { deadlineMs: this.#timeoutMs };
+      for (let i = 0; i < attestors.length; i++) {
+        const a = attestors[i]!;
+        let pending: Promise<Selector[]>;
+        try {
+          pending = a.attest(pid, opts);
+        } catch (err) {
+          pending = Promise.reject(err);
+        }
+        pending.then(
+          (value) => {
+            results[i] = { status: 'fulfilled', value };
+            if (--left === 0) settle();
+          },
+          (reason: unknown) => {
+            this.#log.error(`workload attestor ${JSON.stringify(a.name)} failed`, { pid, error: (reason as Error).message ?? String(reason) });
+            results[i] = { status: 'rejected', reason };
+            if (--left === 0) settle();
+          },
+        );
+      }
     });
-    try {
-      return await Promise.race([all, stop]);
-    } catch (err) {
-      if (err instanceof WorkloadAttestationError && err.reason === 'timeout') log.error('Timed out collecting selectors', { error: err.message });
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-    }
   }
 }
