@@ -7,10 +7,19 @@ import { parseSpiffeId, parseTrustDomain } from '@spire-ts/common';
 import { entryMatches, type WorkloadEntry } from '../workload/cache.js';
 import type { AgentEntry } from '../node/server-api.js';
 
+const NO_TRUST_DOMAINS: readonly string[] = Object.freeze([]);
+
+/** Whether `selectors` is a frozen list of frozen selectors, which a view may share. */
+function frozenSelectors(selectors: readonly { type: string; value: string }[]): boolean {
+  return Object.isFrozen(selectors) && selectors.every((s) => Object.isFrozen(s));
+}
+
 /**
  * The workload view of `e`, or a reason why the agent cannot serve it (a
  * malformed entry, or one outside the agent's trust domain). The returned
- * object is frozen and shares nothing with `e`.
+ * object is frozen; it shares with `e` only what cannot change (strings,
+ * and the selectors when `e` holds them frozen, as entries decoded from the
+ * server do), so the agent does not keep every entry's selectors twice.
  */
 export function toWorkloadEntry(e: AgentEntry, trustDomain: string): WorkloadEntry | string {
   if (typeof e.id !== 'string' || e.id === '') return 'the entry has no ID';
@@ -18,7 +27,8 @@ export function toWorkloadEntry(e: AgentEntry, trustDomain: string): WorkloadEnt
   try {
     const id = parseSpiffeId(e.spiffeId);
     if (id.trustDomain !== trustDomain) return `its SPIFFE ID ${e.spiffeId} is not in the agent's trust domain "${trustDomain}"`;
-    spiffeId = id.toString();
+    const canonical = id.toString();
+    spiffeId = canonical === e.spiffeId ? e.spiffeId : canonical;
   } catch (err) {
     return `invalid SPIFFE ID: ${(err as Error).message}`;
   }
@@ -41,9 +51,9 @@ export function toWorkloadEntry(e: AgentEntry, trustDomain: string): WorkloadEnt
   return Object.freeze({
     entryId: e.id,
     spiffeId,
-    selectors: Object.freeze(e.selectors.map((s) => Object.freeze({ type: s.type, value: s.value }))),
+    selectors: frozenSelectors(e.selectors) ? e.selectors : Object.freeze(e.selectors.map((s) => Object.freeze({ type: s.type, value: s.value }))),
     hint: typeof e.hint === 'string' ? e.hint : '',
-    federatesWith: Object.freeze([...new Set(federatesWith)]),
+    federatesWith: federatesWith.length === 0 ? NO_TRUST_DOMAINS : Object.freeze([...new Set(federatesWith)]),
     createdAt,
   });
 }
@@ -61,59 +71,73 @@ export function selectorKeys(e: WorkloadEntry): string[] {
  * the buckets of the caller's selectors finds every match, and a selector
  * many entries share (a namespace, a uid) costs nothing when those entries
  * are told apart by a rarer one.
+ *
+ * An agent may hold tens of thousands of entries, so the index keeps little
+ * per entry: the (immutable) entry it was given, and a bucket that holds one
+ * entry is the bare ID rather than a set. The selector keys of an entry, and
+ * which of them is its anchor, are found again when it is removed.
  */
 export class SelectorIndex {
   /** How many indexed entries carry each selector. */
   readonly #counts = new Map<string, number>();
-  /** Entry IDs by anchor selector. */
-  readonly #byAnchor = new Map<string, Set<string>>();
-  /** The indexed selectors and anchor of each entry. */
-  readonly #indexed = new Map<string, { keys: readonly string[]; anchor: string }>();
+  /** Entry IDs by anchor selector: one ID, or the set of them when several share the anchor. */
+  readonly #byAnchor = new Map<string, string | Set<string>>();
+  /** The entry indexed under each ID (its selectors are those counted). */
+  readonly #indexed = new Map<string, WorkloadEntry>();
 
   /** Indexes `e` (replacing what was indexed under its ID). An entry without selectors matches nothing and is not indexed. */
   add(e: WorkloadEntry): void {
     this.remove(e);
-    const keys = [...new Set(selectorKeys(e))];
+    const keys = uniqueKeys(e);
     if (keys.length === 0) return;
     let anchor = keys[0]!;
     let fewest = Infinity;
     for (const k of keys) {
       const n = this.#counts.get(k) ?? 0;
       if (n < fewest) [anchor, fewest] = [k, n];
-      this.#counts.set(k, n + 1);
     }
-    let ids = this.#byAnchor.get(anchor);
-    if (!ids) this.#byAnchor.set(anchor, (ids = new Set()));
-    ids.add(e.entryId);
-    this.#indexed.set(e.entryId, { keys, anchor });
+    for (const k of keys) this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+    const ids = this.#byAnchor.get(anchor);
+    if (ids === undefined) this.#byAnchor.set(anchor, e.entryId);
+    else if (typeof ids === 'string') this.#byAnchor.set(anchor, new Set([ids, e.entryId]));
+    else ids.add(e.entryId);
+    this.#indexed.set(e.entryId, e);
   }
 
   /** Removes the entry with `e`'s ID (whatever selectors it was indexed with). */
   remove(e: WorkloadEntry): void {
-    const rec = this.#indexed.get(e.entryId);
-    if (!rec) return;
-    this.#indexed.delete(e.entryId);
-    for (const k of rec.keys) {
+    const id = e.entryId;
+    const indexed = this.#indexed.get(id);
+    if (!indexed) return;
+    this.#indexed.delete(id);
+    for (const k of uniqueKeys(indexed)) {
       const n = (this.#counts.get(k) ?? 1) - 1;
       if (n > 0) this.#counts.set(k, n);
       else this.#counts.delete(k);
+      // The entry is filed under exactly one of its selectors.
+      const ids = this.#byAnchor.get(k);
+      if (ids === id) this.#byAnchor.delete(k);
+      else if (typeof ids === 'object' && ids.delete(id) && ids.size === 1) this.#byAnchor.set(k, ids.values().next().value as string);
     }
-    const ids = this.#byAnchor.get(rec.anchor);
-    ids?.delete(e.entryId);
-    if (ids?.size === 0) this.#byAnchor.delete(rec.anchor);
   }
 
   /** IDs of the entries (looked up with `get`) all of whose selectors are in `caller`. */
   matching(caller: ReadonlySet<string>, get: (id: string) => WorkloadEntry | undefined): string[] {
     const out: string[] = [];
+    const check = (id: string): void => {
+      const e = get(id);
+      if (e && entryMatches(e.selectors, caller)) out.push(id);
+    };
     for (const k of caller) {
       const ids = this.#byAnchor.get(k);
-      if (!ids) continue;
-      for (const id of ids) {
-        const e = get(id);
-        if (e && entryMatches(e.selectors, caller)) out.push(id);
-      }
+      if (ids === undefined) continue;
+      if (typeof ids === 'string') check(ids);
+      else for (const id of ids) check(id);
     }
     return out;
   }
+}
+
+function uniqueKeys(e: WorkloadEntry): string[] {
+  return [...new Set(selectorKeys(e))];
 }

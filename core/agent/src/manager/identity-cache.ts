@@ -16,8 +16,7 @@ import { SelectorIndex } from './entries.js';
 /** An X.509-SVID held for an entry. */
 export interface CachedSvid {
   readonly identity: WorkloadIdentity;
-  /** Unix ms. */
-  readonly notBefore: number;
+  /** Unix ms (the identity's `expiresAt`). */
   readonly notAfter: number;
   /** When it is due for renewal (about half its lifetime). */
   readonly rotateAt: number;
@@ -47,10 +46,20 @@ export interface SvidMaterial {
   readonly rotateAt: number;
 }
 
+/**
+ * An entry and its SVID. The SVID's bookkeeping lives here rather than in a
+ * {@link CachedSvid} of its own: one object fewer for each of what may be
+ * tens of thousands of entries. The SVID's notBefore is not kept (nothing
+ * reads it); its notAfter is the identity's `expiresAt`.
+ */
 interface Rec {
   entry: AgentEntry;
   view: WorkloadEntry;
-  svid: CachedSvid | undefined;
+  /** The SVID, if the entry has one. */
+  identity: WorkloadIdentity | undefined;
+  /** Of the SVID: when it is due for renewal (Unix ms), and the entry revision it was issued for. */
+  rotateAt: number;
+  revision: number;
   /** Unix ms of the last time a workload asked for it (0: never). */
   lastAccess: number;
   /** A workload asked for it while it had no SVID: mint it regardless of prefetch and size. */
@@ -126,7 +135,9 @@ export class IdentityCache {
   /** The entry and its workload view, if held. */
   record(entryId: string): { entry: AgentEntry; view: WorkloadEntry; svid: CachedSvid | undefined } | undefined {
     const r = this.#records.get(entryId);
-    return r ? { entry: r.entry, view: r.view, svid: r.svid } : undefined;
+    if (!r) return undefined;
+    const svid = r.identity && { identity: r.identity, notAfter: r.identity.expiresAt.getTime(), rotateAt: r.rotateAt, revision: r.revision };
+    return { entry: r.entry, view: r.view, svid };
   }
 
   /**
@@ -142,14 +153,14 @@ export class IdentityCache {
     for (const [id, rec] of this.#records) {
       if (next.has(id)) continue;
       this.#index.remove(rec.view);
-      if (rec.svid) this.#svidCount--;
+      if (rec.identity) this.#svidCount--;
       this.#records.delete(id);
       removed.push(id);
     }
     for (const { entry, view } of next.values()) {
       const rec = this.#records.get(view.entryId);
       if (!rec) {
-        this.#records.set(view.entryId, { entry, view, svid: undefined, lastAccess: 0, wanted: false });
+        this.#records.set(view.entryId, { entry, view, identity: undefined, rotateAt: 0, revision: 0, lastAccess: 0, wanted: false });
         this.#index.add(view);
         added.push(view.entryId);
         continue;
@@ -163,12 +174,12 @@ export class IdentityCache {
       rec.view = view;
       this.#index.add(view);
       updated.push(view.entryId);
-      if (rec.svid && rec.svid.identity.spiffeId !== view.spiffeId) {
-        rec.svid = undefined;
+      const i = rec.identity;
+      if (i && i.spiffeId !== view.spiffeId) {
+        rec.identity = undefined;
         this.#svidCount--;
-      } else if (rec.svid && (old.hint !== view.hint || old.createdAt !== view.createdAt)) {
-        const i = rec.svid.identity;
-        rec.svid = { ...rec.svid, identity: identityOf(view, i.certChainDer, i.privateKeyPkcs8Der, i.expiresAt) };
+      } else if (i && (old.hint !== view.hint || old.createdAt !== view.createdAt)) {
+        rec.identity = identityOf(view, i.certChainDer, i.privateKeyPkcs8Der, i.expiresAt);
       }
     }
     if (added.length + updated.length + removed.length > 0) this.#changed();
@@ -205,7 +216,7 @@ export class IdentityCache {
   /** The identities and bundles `selectors` see. */
   update(selectors: ReadonlySet<string>): WorkloadUpdate {
     const recs = this.#matchingRecs(selectors);
-    const identities = recs.map((r) => r.svid?.identity).filter((i): i is WorkloadIdentity => i !== undefined);
+    const identities = recs.map((r) => r.identity).filter((i): i is WorkloadIdentity => i !== undefined);
     const tds = new Set<string>();
     for (const r of recs) for (const td of r.view.federatesWith) if (td !== this.#o.trustDomain) tds.add(td);
     const federatedBundles = [...tds]
@@ -225,7 +236,7 @@ export class IdentityCache {
     let missing = false;
     for (const r of this.#matchingRecs(selectors)) {
       r.lastAccess = now;
-      if (!r.svid) {
+      if (!r.identity) {
         r.wanted = true;
         missing = true;
       }
@@ -246,10 +257,10 @@ export class IdentityCache {
     let forced = 0;
     for (const r of this.#records.values()) {
       const base = { entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber };
-      if (r.svid) {
-        const current = { currentExpiresAt: r.svid.identity.expiresAt };
-        if (r.svid.revision !== r.entry.revisionNumber) out.push({ ...base, ...current, reason: 'revision' });
-        else if (now >= r.svid.rotateAt) out.push({ ...base, ...current, reason: 'rotation' });
+      if (r.identity) {
+        const current = { currentExpiresAt: r.identity.expiresAt };
+        if (r.revision !== r.entry.revisionNumber) out.push({ ...base, ...current, reason: 'revision' });
+        else if (now >= r.rotateAt) out.push({ ...base, ...current, reason: 'rotation' });
       } else if (subscribed.has(r.view.entryId)) {
         out.push({ ...base, reason: 'subscribed' });
         forced++;
@@ -271,20 +282,18 @@ export class IdentityCache {
   /**
    * Installs an SVID issued for `due`. Refused (false) when the entry is gone
    * or now has another SPIFFE ID; an SVID for an older revision is kept but
-   * stays due.
+   * stays due. The cache takes the chain and key bytes as they are (they are
+   * views of the minted batch's slab, not copied again): the caller must not
+   * change them afterwards.
    */
   store(due: DueSvid, m: SvidMaterial): boolean {
     const r = this.#records.get(due.entryId);
     if (!r || r.view.spiffeId !== due.spiffeId) return false;
-    if (!r.svid) this.#svidCount++;
-    const chain = Object.freeze(m.certChainDer.map((d) => new Uint8Array(d)));
-    r.svid = {
-      identity: identityOf(r.view, chain, new Uint8Array(m.privateKeyPkcs8Der), new Date(m.notAfter.getTime())),
-      notBefore: m.notBefore.getTime(),
-      notAfter: m.notAfter.getTime(),
-      rotateAt: m.rotateAt,
-      revision: due.revision,
-    };
+    if (!r.identity) this.#svidCount++;
+    const chain = Object.isFrozen(m.certChainDer) ? m.certChainDer : Object.freeze([...m.certChainDer]);
+    r.identity = identityOf(r.view, chain, m.privateKeyPkcs8Der, new Date(m.notAfter.getTime()));
+    r.rotateAt = m.rotateAt;
+    r.revision = due.revision;
     r.wanted = false;
     this.#changed();
     return true;
@@ -299,12 +308,12 @@ export class IdentityCache {
     if (extra <= 0) return [];
     const subscribed = this.#subscribedIds();
     const candidates = [...this.#records.values()]
-      .filter((r) => r.svid && !subscribed.has(r.view.entryId))
+      .filter((r) => r.identity && !subscribed.has(r.view.entryId))
       .sort((a, b) => a.lastAccess - b.lastAccess || compareEntries(b.view, a.view));
     const evicted: string[] = [];
     for (const r of candidates) {
       if (extra <= 0) break;
-      r.svid = undefined;
+      r.identity = undefined;
       r.wanted = false;
       this.#svidCount--;
       extra--;

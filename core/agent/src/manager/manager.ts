@@ -17,6 +17,7 @@ import type { AgentEntry, AgentServerApi } from '../node/server-api.js';
 import { Backoff, BACKOFF_JITTER } from './backoff.js';
 import { toWorkloadEntry } from './entries.js';
 import { IdentityCache, type DueSvid } from './identity-cache.js';
+import { SyncGarbage } from './gc.js';
 import { JwtSvidCache } from './jwt-cache.js';
 import { MAX_X509_BATCH, mintX509Batch } from './x509-minter.js';
 
@@ -98,6 +99,7 @@ export class AgentManager implements WorkloadCache {
   #outage: { since: number; failures: number } | undefined;
   #lastSync: Date | undefined;
   readonly #bundleListeners = new Set<() => void>();
+  readonly #garbage = new SyncGarbage();
 
   constructor(o: AgentManagerOptions) {
     this.trustDomain = parseTrustDomain(o.trustDomain);
@@ -328,10 +330,13 @@ export class AgentManager implements WorkloadCache {
         }
       });
     }
-    this.#cache.replaceEntries(accepted);
+    const { added, updated } = this.#cache.replaceEntries(accepted);
+    this.#garbage.add(added.length + updated.length);
     for (const id of this.#mintFailures.keys()) if (!this.#cache.record(id)) this.#mintFailures.delete(id);
     // As in SPIRE, the cache is trimmed before minting, so an SVID minted on demand survives until the next sync.
     this.#cache.evict();
+    // The decoded entries' garbage goes before minting adds its own.
+    this.#garbage.collectIfDue();
     await this.#mintDue();
     this.#lastSync = this.#clock.now();
   }
@@ -343,6 +348,8 @@ export class AgentManager implements WorkloadCache {
       const batch = due.slice(i, i + this.#batchSize);
       for (const d of batch) this.#logMint(d);
       const outcomes = await mintX509Batch(this.#api, batch, this.#keyType, () => this.#clock.now());
+      this.#garbage.add(batch.length);
+      this.#garbage.collectIfDue();
       for (const o of outcomes) {
         const fields = { entry_id: o.due.entryId, spiffe_id: o.due.spiffeId };
         if (!o.ok) {

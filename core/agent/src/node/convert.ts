@@ -40,18 +40,43 @@ export function bundleFromProto(b: apiTypes.Bundle__Output, trustDomain: string)
   };
 }
 
-/** An entry from SyncAuthorizedEntries; throws on one without id or SPIFFE ID. */
+/** Strings remembered by {@link intern} before it starts over. */
+const INTERN_LIMIT = 4096;
+const interned = new Map<string, string>();
+
+/**
+ * One string object for equal selector types and values. Each decoded entry
+ * comes with its own copies, and the agent keeps every entry: ten thousand
+ * entries sharing `unix` and `uid:1000` would otherwise hold forty thousand
+ * strings. The table is bounded (it starts over when full), so values seen
+ * only once cost nothing lasting and common ones are shared again at once.
+ */
+function intern(s: string): string {
+  const known = interned.get(s);
+  if (known !== undefined) return known;
+  if (interned.size >= INTERN_LIMIT) interned.clear();
+  interned.set(s, s);
+  return s;
+}
+
+const NO_TRUST_DOMAINS: readonly string[] = Object.freeze([]);
+
+/**
+ * An entry from SyncAuthorizedEntries; throws on one without id or SPIFFE ID.
+ * The entry is deeply frozen, so the agent's cache can share its selectors
+ * rather than copy them.
+ */
 export function entryFromProto(e: apiTypes.Entry__Output): AgentEntry {
   const spiffeId = spiffeIdString(e.spiffe_id);
   if (!e.id) throw new Error('the server returned an entry without id');
   if (!spiffeId) throw new Error(`the server returned entry ${e.id} without a SPIFFE ID`);
   const revision = Number(e.revision_number);
   if (!Number.isSafeInteger(revision) || revision < 0) throw new Error(`the server returned entry ${e.id} with revision ${String(e.revision_number)}`);
-  return {
+  return Object.freeze({
     id: e.id,
     spiffeId,
-    selectors: (e.selectors ?? []).map((s) => ({ type: s.type, value: s.value })),
-    federatesWith: [...(e.federates_with ?? [])],
+    selectors: Object.freeze((e.selectors ?? []).map((s) => Object.freeze({ type: intern(s.type), value: intern(s.value) }))),
+    federatesWith: e.federates_with?.length ? Object.freeze([...e.federates_with]) : NO_TRUST_DOMAINS,
     admin: e.admin === true,
     downstream: e.downstream === true,
     revisionNumber: revision,
@@ -60,7 +85,7 @@ export function entryFromProto(e: apiTypes.Entry__Output): AgentEntry {
     createdAt: Number(e.created_at),
     disableX509SvidPrefetch: e.additional_attributes?.disable_x509_svid_prefetch === true,
     jwtSvidIncludeJti: e.additional_attributes?.jwt_svid_include_jti === true,
-  };
+  });
 }
 
 /** SPIRE's staleness test: a different revision, or (when known) a different creation time. */
