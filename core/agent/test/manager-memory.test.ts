@@ -167,6 +167,54 @@ describe('IdentityCache', () => {
   });
 });
 
+describe('IdentityCache updates by selector set', () => {
+  it('answers the same frozen update until something changes, and the new state after each change', async () => {
+    const time = new FakeTime();
+    const server = await TestServer.create(time);
+    let clock = 0;
+    const cache = new IdentityCache({ trustDomain: TD, maxSvids: 1, now: () => clock, log: memoryLogger() });
+    const views = ['a', 'b'].map((id) => {
+      const e = entry(id, `/${id}`, ['unix:uid:1', `unix:gid:${id}`]);
+      server.put(e);
+      const view = toWorkloadEntry(e, TD);
+      if (typeof view === 'string') throw new Error(view);
+      return { entry: e, view };
+    });
+    cache.replaceEntries(views);
+    const callerA = new Set(['unix:uid:1', 'unix:gid:a']);
+    const first = cache.update(callerA);
+    expect(first.identities).toEqual([]);
+    expect(cache.update(new Set(['unix:gid:a', 'unix:uid:1']))).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.identities)).toBe(true);
+    expect(cache.matching(callerA).map((v) => v.entryId)).toEqual(['a']);
+
+    // An SVID stored: a new update carries it.
+    const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
+    if (!o?.ok) throw new Error('mint failed');
+    cache.store(o.due, { ...o, rotateAt: 1 });
+    const second = cache.update(callerA);
+    expect(second).not.toBe(first);
+    expect(second.identities.map((i) => i.entryId)).toEqual(['a']);
+
+    // Over the cache size (1): storing b's SVID and evicting the least recently used (a) shows at once.
+    const [ob] = await mintX509Batch(server, [due('b', '/b')], 'ec-p256', () => time.now());
+    if (!ob?.ok) throw new Error('mint failed');
+    cache.store(ob.due, { ...ob, rotateAt: 1 });
+    clock = 5;
+    cache.touch(new Set(['unix:uid:1', 'unix:gid:b']));
+    expect(cache.evict()).toEqual(['a']);
+    expect(cache.update(callerA).identities).toEqual([]);
+
+    // Bundles and entries: a new bundle, then the entry removed.
+    cache.setBundles(server.ca.bundle(), new Map());
+    const withBundle = cache.update(callerA);
+    expect(withBundle.bundle).toBeDefined();
+    cache.replaceEntries([views[1]!]);
+    expect(cache.matching(callerA)).toEqual([]);
+    expect(cache.update(new Set(['unix:uid:1', 'unix:gid:b'])).identities.map((i) => i.entryId)).toEqual(['b']);
+  });
+});
+
 describe('the manager with many entries', () => {
   it('serves every entry an SVID after one sync, with chains and keys in a few shared slabs', async () => {
     const h = await harness({ x509SvidCacheMaxSize: 1200 });

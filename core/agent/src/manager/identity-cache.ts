@@ -96,6 +96,16 @@ function identityOf(view: WorkloadEntry, chain: readonly Uint8Array[], key: Uint
   });
 }
 
+/** What a selector set matches and sees, computed once per cache generation. */
+interface Memo {
+  readonly generation: number;
+  readonly recs: readonly Rec[];
+  update: WorkloadUpdate | undefined;
+}
+
+/** Selector sets remembered at most (the map starts over beyond). */
+const MAX_MEMOS = 4096;
+
 export class IdentityCache {
   readonly #o: IdentityCacheOptions;
   readonly #records = new Map<string, Rec>();
@@ -107,6 +117,10 @@ export class IdentityCache {
   #flushScheduled = false;
   #holds = 0;
   #dirty = false;
+  /** Bumped on every change that can alter what a selector set matches or sees. */
+  #generation = 0;
+  /** Matches and updates by selector set, valid for {@link #generation}. */
+  readonly #memo = new Map<string, Memo>();
 
   constructor(options: IdentityCacheOptions) {
     this.#o = options;
@@ -213,9 +227,15 @@ export class IdentityCache {
     return this.#matchingRecs(selectors).map((r) => r.view);
   }
 
-  /** The identities and bundles `selectors` see. */
+  /**
+   * The identities and bundles `selectors` see. Until the cache changes, the
+   * same selector set gets the same (frozen) update: every Workload API call
+   * asks several times, and callers of one workload share their selectors.
+   */
   update(selectors: ReadonlySet<string>): WorkloadUpdate {
-    const recs = this.#matchingRecs(selectors);
+    const memo = this.#memoFor(selectors);
+    if (memo.update) return memo.update;
+    const recs = memo.recs;
     const identities = recs.map((r) => r.identity).filter((i): i is WorkloadIdentity => i !== undefined);
     const tds = new Set<string>();
     for (const r of recs) for (const td of r.view.federatesWith) if (td !== this.#o.trustDomain) tds.add(td);
@@ -223,7 +243,8 @@ export class IdentityCache {
       .sort()
       .map((td) => this.#federated.get(td))
       .filter((b): b is Bundle => b !== undefined);
-    return { identities, bundle: this.#bundle, federatedBundles };
+    memo.update = Object.freeze({ identities: Object.freeze(identities), bundle: this.#bundle, federatedBundles: Object.freeze(federatedBundles) });
+    return memo.update;
   }
 
   /**
@@ -318,6 +339,7 @@ export class IdentityCache {
       this.#svidCount--;
       extra--;
       evicted.push(r.view.entryId);
+      this.#generation++;
       this.#o.log.debug('Removing SVID record', { entry_id: r.view.entryId, spiffe_id: r.view.spiffeId, last_access: r.lastAccess });
     }
     return evicted;
@@ -330,11 +352,24 @@ export class IdentityCache {
     return { unsubscribe: () => void this.#subs.delete(sub), set };
   }
 
-  #matchingRecs(selectors: ReadonlySet<string>): Rec[] {
-    return this.#index
+  #matchingRecs(selectors: ReadonlySet<string>): readonly Rec[] {
+    return this.#memoFor(selectors).recs;
+  }
+
+  /** The memo of a selector set for the current generation (computed if missing or stale). */
+  #memoFor(selectors: ReadonlySet<string>): Memo {
+    const key = selectors.size === 1 ? (selectors.values().next().value as string) : [...selectors].sort().join('\n');
+    const found = this.#memo.get(key);
+    if (found && found.generation === this.#generation) return found;
+    const recs = this.#index
       .matching(selectors, (id) => this.#records.get(id)?.view)
       .map((id) => this.#records.get(id) as Rec)
       .sort((a, b) => compareEntries(a.view, b.view));
+    // Selector sets are as many as distinct workloads; a bound keeps a churn of them from growing the map.
+    if (!found && this.#memo.size >= MAX_MEMOS) this.#memo.clear();
+    const memo: Memo = { generation: this.#generation, recs, update: undefined };
+    this.#memo.set(key, memo);
+    return memo;
   }
 
   #subscribedIds(): Set<string> {
@@ -363,6 +398,7 @@ export class IdentityCache {
   }
 
   #changed(): void {
+    this.#generation++;
     if (this.#holds > 0) {
       this.#dirty = true;
       return;
