@@ -12,8 +12,8 @@ import { memoryLogger } from '@spire-ts/common';
 import { serviceCodecs } from '@spire-ts/proto/codec';
 import type { workload } from '@spire-ts/proto';
 import { StaticWorkloadCache, WorkloadApiServer, WorkloadAttestation } from '../src/workload/index.js';
-import type { WorkloadIdentity, WorkloadUpdate } from '../src/workload/cache.js';
-import { X509SvidResponses, reuseEncodings } from '../src/workload/encoded.js';
+import type { JwtSvid, WorkloadEntry, WorkloadIdentity, WorkloadUpdate } from '../src/workload/cache.js';
+import { JwtSvidResponses, X509SvidResponses, reuseEncodings } from '../src/workload/encoded.js';
 import { composeX509SvidResponse } from '../src/workload/responses.js';
 import { bundleOf, firstMessage, header, makeCa, makeSvid, procAttestor, tempDir, workloadClient, type TestCa, type WorkloadClient } from './workload-fixtures.js';
 
@@ -23,6 +23,35 @@ const codec = serviceCodecs('SpiffeWorkloadAPI').FetchX509SVID!;
 function identity(id: string, svid: Awaited<ReturnType<typeof makeSvid>>): WorkloadIdentity {
   return Object.freeze({ entryId: id, spiffeId: `spiffe://${TD}/${id}`, hint: '', createdAt: 1, ...svid });
 }
+
+describe('JwtSvidResponses', () => {
+  const entry = (id: string, hint = ''): WorkloadEntry =>
+    Object.freeze({ entryId: id, spiffeId: `spiffe://${TD}/${id}`, selectors: [], hint, federatesWith: [], createdAt: 1 });
+  const token = (t: string): JwtSvid => Object.freeze({ token: t, expiresAt: new Date(2_000_000_000_000) });
+  const jwtCodec = serviceCodecs('SpiffeWorkloadAPI').FetchJWTSVID!;
+
+  it('answers the same response, encoded once, while the tokens are the same objects', () => {
+    const memo = new JwtSvidResponses();
+    const [ea, eb] = [entry('a', 'h1'), entry('b')];
+    const [ta, tb] = [token('x.y.a'), token('x.y.b')];
+    const first = memo.compose([ea, eb], [ta, tb]);
+    expect(first).toEqual({ svids: [
+      { spiffe_id: `spiffe://${TD}/a`, svid: 'x.y.a', hint: 'h1' },
+      { spiffe_id: `spiffe://${TD}/b`, svid: 'x.y.b', hint: '' },
+    ] });
+    expect(memo.compose([ea, eb], [ta, tb])).toBe(first);
+    const serialize = reuseEncodings(jwtCodec.responseSerialize);
+    expect(serialize(first)).toBe(serialize(first));
+    expect((jwtCodec.responseDeserialize(serialize(first)) as workload.JWTSVIDResponse).svids?.map((s) => s.svid)).toEqual(['x.y.a', 'x.y.b']);
+    // A renewed token (a new object, even with the same text), another entry or order: a new response.
+    expect(memo.compose([ea, eb], [ta, token('x.y.b')])).not.toBe(first);
+    expect(memo.compose([ea], [ta])).not.toBe(first);
+    expect(memo.compose([eb, ea], [tb, ta]).svids?.map((s) => s.svid)).toEqual(['x.y.b', 'x.y.a']);
+    // Responses not from the memo are encoded every time.
+    const plain = { svids: [{ spiffe_id: 'spiffe://example.org/c', svid: 'c', hint: '' }] };
+    expect(serialize(plain)).not.toBe(serialize(plain));
+  });
+});
 
 describe('X509SvidResponses', () => {
   let ca: TestCa;

@@ -60,6 +60,16 @@ export class JwtSvidCache {
    * With `bypass` (entries with `jwt_svid_include_jti`: every token must be
    * unique) the cache and request sharing are skipped.
    */
+  /** The cached token for `spiffeId` and `audience` if it needs no renewal (and marks it recently used), else undefined. */
+  peek(spiffeId: string, audience: readonly string[]): JwtSvid | undefined {
+    const key = jwtCacheKey(spiffeId, audience);
+    const hit = this.#tokens.get(key);
+    if (!hit || jwtNeedsRenewal(hit, this.#o.now())) return undefined;
+    this.#tokens.delete(key);
+    this.#tokens.set(key, hit);
+    return hit.svid;
+  }
+
   fetch(spiffeId: string, audience: readonly string[], bypass: boolean, mint: () => Promise<JwtSvidResult>): Promise<JwtSvid> {
     if (bypass) return mint().then((r) => toCached(r, this.#o.now()).svid);
     const key = jwtCacheKey(spiffeId, audience);

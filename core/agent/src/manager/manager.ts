@@ -218,6 +218,12 @@ export class AgentManager implements WorkloadCache {
     return this.#jwts.fetch(rec.view.spiffeId, aud, rec.entry.jwtSvidIncludeJti, () => this.#api.newJwtSvid(rec.view.entryId, aud));
   }
 
+  cachedJwtSvid(entry: WorkloadEntry, audience: readonly string[]): JwtSvid | undefined {
+    const rec = this.#cache.record(entry.entryId);
+    if (!rec || rec.view.spiffeId !== entry.spiffeId || rec.entry.jwtSvidIncludeJti) return undefined;
+    return this.#jwts.peek(rec.view.spiffeId, audience);
+  }
+
   subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): () => void {
     const { unsubscribe, set } = this.#cache.subscribe(selectors, listener);
     if (this.#cache.touch(set)) this.#kickMint();

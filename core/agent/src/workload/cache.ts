@@ -77,6 +77,12 @@ export interface WorkloadCache {
   /** A JWT-SVID for `entry` with the given audience (cached or newly minted). */
   fetchJwtSvid(entry: WorkloadEntry, audience: readonly string[]): Promise<JwtSvid>;
   /**
+   * The cached JWT-SVID {@link fetchJwtSvid} would answer at once (fresh, and
+   * the entry's tokens may be shared), or undefined: then call fetchJwtSvid.
+   * Optional; lets a caller skip a promise per entry on the common path.
+   */
+  cachedJwtSvid?(entry: WorkloadEntry, audience: readonly string[]): JwtSvid | undefined;
+  /**
    * Calls `listener` after every change that may alter what `selectors` see
    * (SVID rotation, entry or bundle change). Returns the unsubscribe function
    * (idempotent). The listener is never called synchronously from

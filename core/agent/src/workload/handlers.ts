@@ -9,9 +9,9 @@ import { latestWins } from './latest.js';
 import type * as grpc from '@grpc/grpc-js';
 import { JwtSvidError, parseSpiffeId, validateJwtSvid, type Logger } from '@spire-ts/common';
 import { PluginError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
-import { filterDuplicateHints, selectorKey, type Selector, type WorkloadCache, type WorkloadUpdate } from './cache.js';
+import { filterDuplicateHints, selectorKey, type JwtSvid, type Selector, type WorkloadCache, type WorkloadEntry, type WorkloadUpdate } from './cache.js';
 import type { CallerProcess, CancelSignal, WorkloadAttestation } from './attestation.js';
-import { X509SvidResponses } from './encoded.js';
+import { JwtSvidResponses, X509SvidResponses } from './encoded.js';
 import { SvidWaitingSubscription } from './svid-wait.js';
 import { ComposeError, bytesMapKey, claimsToStruct, composeJwtBundlesResponse, composeX509BundlesResponse } from './responses.js';
 
@@ -81,6 +81,7 @@ function asStatus(err: unknown): PluginError {
 export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'SpiffeWorkloadAPI'> {
   const { cache, log } = deps;
   const x509Responses = new X509SvidResponses();
+  const jwtResponses = new JwtSvidResponses();
 
   /** SPIRE's middleware: exactly one `workload.spiffe.io: true`. */
   function checkHeader(call: AnyCall): void {
@@ -236,20 +237,24 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
       const { selectors, caller } = await attest(call, 'FetchJWTSVID');
       const { kept, dropped } = filterDuplicateHints(cache.matchingEntries(selectors));
       for (const d of dropped) log.warn('Ignoring entry with duplicate hint', { hint: d.hint, entry_id: d.entryId });
-      const svids = [];
+      const entries: WorkloadEntry[] = [];
+      const tokens: JwtSvid[] = [];
       for (const entry of kept) {
         if (request.spiffe_id !== '' && entry.spiffeId !== request.spiffe_id) continue;
-        let token: string;
-        try {
-          token = (await cache.fetchJwtSvid(entry, request.audience)).token;
-        } catch (err) {
-          log.error('Could not fetch JWT-SVID', { spiffe_id: entry.spiffeId, error: (err as Error).message });
-          throw status(Status.UNAVAILABLE, `could not fetch JWT-SVID: ${(err as Error).message}`);
+        let svid = cache.cachedJwtSvid?.(entry, request.audience);
+        if (!svid) {
+          try {
+            svid = await cache.fetchJwtSvid(entry, request.audience);
+          } catch (err) {
+            log.error('Could not fetch JWT-SVID', { spiffe_id: entry.spiffeId, error: (err as Error).message });
+            throw status(Status.UNAVAILABLE, `could not fetch JWT-SVID: ${(err as Error).message}`);
+          }
         }
-        svids.push({ spiffe_id: entry.spiffeId, svid: token, hint: entry.hint });
+        entries.push(entry);
+        tokens.push(svid);
       }
-      if (svids.length === 0) throw noIdentity('FetchJWTSVID', caller, selectors);
-      return { svids };
+      if (tokens.length === 0) throw noIdentity('FetchJWTSVID', caller, selectors);
+      return jwtResponses.compose(entries, tokens);
     },
 
     async ValidateJWTSVID(request, call) {

@@ -41,12 +41,17 @@ export interface WorkloadApiServerOptions {
 /** Largest request message accepted: Workload API requests are a few hundred bytes. */
 const MAX_REQUEST_BYTES = 4 << 20;
 
-/** `SpiffeWorkloadAPI`'s methods, with X.509-SVID responses encoded once per set of SVIDs (see encoded.ts). */
+/** `SpiffeWorkloadAPI`'s methods, with X.509- and JWT-SVID responses encoded once per set of SVIDs (see encoded.ts). */
 function workloadApiDefinition(): Record<string, ReturnType<typeof serviceCodecs>[string]> {
   const codecs = serviceCodecs('SpiffeWorkloadAPI');
   const x509 = codecs.FetchX509SVID;
-  if (!x509) throw new Error('proto: SpiffeWorkloadAPI has no FetchX509SVID');
-  return { ...codecs, FetchX509SVID: { ...x509, responseSerialize: reuseEncodings(x509.responseSerialize) } };
+  const jwt = codecs.FetchJWTSVID;
+  if (!x509 || !jwt) throw new Error('proto: SpiffeWorkloadAPI has no FetchX509SVID or FetchJWTSVID');
+  return {
+    ...codecs,
+    FetchX509SVID: { ...x509, responseSerialize: reuseEncodings(x509.responseSerialize) },
+    FetchJWTSVID: { ...jwt, responseSerialize: reuseEncodings(jwt.responseSerialize) },
+  };
 }
 
 /**
