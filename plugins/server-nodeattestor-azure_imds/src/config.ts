@@ -65,15 +65,6 @@ export interface AttestorConfig {
   readonly imdsEndpoint: string;
 }
 
-function endpoint(check: (v: string, k: string) => string, raw: string, fallback: string, key: string): string {
-  try {
-    return check(raw || fallback, key);
-  } catch (err) {
-    if (err instanceof azure.AzureError) throw PluginError.invalidArgument(err.message);
-    throw err;
-  }
-}
-
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
 
 export function parsePemCertificates(text: string): X509Certificate[] {
@@ -152,7 +143,7 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
     metadataDomains: raw.allowed_metadata_domains.length > 0 ? raw.allowed_metadata_domains : [DEFAULT_METADATA_DOMAIN],
     roots,
     authorityHost: authorityHost(raw.authority_host),
-    resourceManagerUrl: endpoint(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
-    imdsEndpoint: endpoint(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
+    resourceManagerUrl: azure.configuredUrl(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
+    imdsEndpoint: azure.configuredUrl(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
   };
 }

@@ -64,15 +64,6 @@ export interface AttestorConfig {
   readonly imdsEndpoint: string;
 }
 
-function endpoint(check: (v: string, k: string) => string, raw: string, fallback: string, key: string): string {
-  try {
-    return check(raw || fallback, key);
-  } catch (err) {
-    if (err instanceof azure.AzureError) throw PluginError.invalidArgument(err.message);
-    throw err;
-  }
-}
-
 function issuerUrl(raw: string): string {
   const v = raw || DEFAULT_OPENID_ISSUER_URL;
   let u: URL;
@@ -119,8 +110,8 @@ export function buildAttestorConfig(raw: RawConfig, trustDomain: string): Attest
     tenants,
     pathTemplate,
     issuerUrl: issuerUrl(raw.openid_issuer_url),
-    authorityHost: endpoint(azure.checkBaseUrl, raw.authority_host, azure.DEFAULT_AUTHORITY_HOST, 'authority_host'),
-    resourceManagerUrl: endpoint(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
-    imdsEndpoint: endpoint(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
+    authorityHost: azure.configuredUrl(azure.checkBaseUrl, raw.authority_host, azure.DEFAULT_AUTHORITY_HOST, 'authority_host'),
+    resourceManagerUrl: azure.configuredUrl(azure.checkBaseUrl, raw.resource_manager_url, azure.DEFAULT_RESOURCE_MANAGER_URL, 'resource_manager_url'),
+    imdsEndpoint: azure.configuredUrl(azure.checkMetadataUrl, raw.imds_endpoint, azure.DEFAULT_IMDS_ENDPOINT, 'imds_endpoint'),
   };
 }

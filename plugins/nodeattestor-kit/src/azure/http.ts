@@ -5,6 +5,7 @@
  * status, the `error.code`/`error.message` of Resource Manager's error body
  * or the `error`/`error_description` of Microsoft Entra's).
  */
+import { PluginError } from '@spire-ts/plugin-sdk';
 
 export class AzureError extends Error {
   override readonly name = 'AzureError';
@@ -152,4 +153,18 @@ export function checkMetadataUrl(value: string, key: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new AzureError(`${key} ${JSON.stringify(value)} must be an http(s) URL`);
   if (u.search || u.hash) throw new AzureError(`${key} ${JSON.stringify(value)} must not have a query or fragment`);
   return u.href.endsWith('/') ? u.href : `${u.href}/`;
+}
+
+/**
+ * A configured endpoint: `raw`, or `fallback` when unset, checked with
+ * `check` (e.g. {@link checkBaseUrl}); a bad value is the plugin's
+ * InvalidArgument naming `key`.
+ */
+export function configuredUrl(check: (value: string, key: string) => string, raw: string, fallback: string, key: string): string {
+  try {
+    return check(raw || fallback, key);
+  } catch (err) {
+    if (err instanceof AzureError) throw PluginError.invalidArgument(err.message);
+    throw err;
+  }
 }

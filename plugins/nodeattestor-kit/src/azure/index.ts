@@ -1,5 +1,5 @@
 /** Azure Resource Manager access for the azure_msi and azure_imds server attestors. */
-export { AzureError, requestJson, describeErrorBody, checkBaseUrl, checkMetadataUrl, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http.js';
+export { AzureError, requestJson, describeErrorBody, checkBaseUrl, checkMetadataUrl, configuredUrl, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http.js';
 export type { HttpOptions, JsonRequest } from './http.js';
 export {
   ClientSecretCredential,
