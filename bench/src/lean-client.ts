@@ -16,7 +16,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { H2Connection, type StreamHandler } from '@spire-ts/common';
+import { H2Connection, decodeGrpcMessage, grpcStatusForHttp, type StreamHandler } from '@spire-ts/common';
 import { encodeHpackLiteral, Status, type HpackHeaderField } from '@spire-ts/plugin-sdk';
 import { serviceCodecs, type MethodCodec } from '@spire-ts/proto/codec';
 
@@ -30,26 +30,6 @@ export class LeanRpcError extends Error {
     readonly details: string,
   ) {
     super(`${code} ${details}`);
-  }
-}
-
-/** Maps an HTTP status on a gRPC response without grpc-status to a code, as gRPC's HTTP/2 spec says. */
-function httpToGrpc(status: number): number {
-  switch (status) {
-    case 400: return Status.INTERNAL;
-    case 401: return Status.UNAUTHENTICATED;
-    case 403: return Status.PERMISSION_DENIED;
-    case 404: return Status.UNIMPLEMENTED;
-    case 429: case 502: case 503: case 504: return Status.UNAVAILABLE;
-    default: return Status.UNKNOWN;
-  }
-}
-
-function grpcMessage(v: string): string {
-  try {
-    return decodeURIComponent(v);
-  } catch {
-    return v;
   }
 }
 
@@ -151,7 +131,7 @@ class Call implements StreamHandler {
     for (const [k, v] of fields) {
       if (k === ':status') this.httpStatus = Number(v);
       else if (k === 'grpc-status') this.status = /^\d{1,2}$/.test(v) ? Number(v) : Status.UNKNOWN;
-      else if (k === 'grpc-message') this.details = grpcMessage(v);
+      else if (k === 'grpc-message') this.details = decodeGrpcMessage(v);
     }
     if (endStream) this.complete();
   }
@@ -213,7 +193,7 @@ class Call implements StreamHandler {
     let code: number;
     let details = this.details;
     if (this.status === undefined) {
-      code = this.httpStatus && this.httpStatus !== 200 ? httpToGrpc(this.httpStatus) : Status.UNKNOWN;
+      code = this.httpStatus && this.httpStatus !== 200 ? grpcStatusForHttp(this.httpStatus) : Status.UNKNOWN;
       details = `stream ended without a grpc-status (HTTP ${this.httpStatus || 'no status'})`;
     } else if (this.status === Status.OK && this.partsLength > 0) {
       code = Status.INTERNAL;

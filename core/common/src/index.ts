@@ -31,7 +31,7 @@ export type { MessageReader, StreamEnd } from './plugin/stream.js';
 export type { RequestOf, ResponseOf } from './plugin/rpc.js';
 export { pluginDeclarations, pluginBlockSchema, pluginsSchema } from './plugin/declarations.js';
 export type { PluginsConfig } from './plugin/declarations.js';
-export { PluginRpc, serviceError } from './plugin/h2rpc.js';
+export { PluginRpc, serviceError, decodeGrpcMessage, grpcStatusForHttp } from './plugin/h2rpc.js';
 export type { UnaryMethodOf } from './plugin/h2rpc.js';
 export { H2Connection } from './plugin/h2conn.js';
 export type { StreamHandler } from './plugin/h2conn.js';

@@ -36,7 +36,8 @@ function grpcTimeout(ms: number): string {
   return `${Math.min(99_999_999, Math.ceil(v / 3_600_000))}H`;
 }
 
-function grpcMessage(raw: string | string[] | undefined): string {
+/** A `grpc-message` header value, percent-decoded (left as is when it is not valid percent-encoding). */
+export function decodeGrpcMessage(raw: string | string[] | undefined): string {
   const v = Array.isArray(raw) ? raw[0] : raw;
   if (!v) return '';
   try {
@@ -46,8 +47,8 @@ function grpcMessage(raw: string | string[] | undefined): string {
   }
 }
 
-/** Maps an HTTP status on a gRPC response to a code, as gRPC's spec says. */
-function httpToGrpc(status: number): Status {
+/** Maps an HTTP status on a gRPC response without grpc-status to a code, as gRPC's HTTP/2 spec says. */
+export function grpcStatusForHttp(status: number): Status {
   switch (status) {
     case 400: return Status.INTERNAL;
     case 401: return Status.UNAUTHENTICATED;
@@ -192,7 +193,7 @@ export class PluginRpc {
       const complete = (): void => {
         conn.finish(stream);
         if (status === undefined) {
-          if (httpStatus && httpStatus !== 200) settle(serviceError(httpToGrpc(httpStatus), `unexpected HTTP status ${httpStatus} from plugin`));
+          if (httpStatus && httpStatus !== 200) settle(serviceError(grpcStatusForHttp(httpStatus), `unexpected HTTP status ${httpStatus} from plugin`));
           else settle(serviceError(Status.UNAVAILABLE, 'plugin closed the stream without a status (did it exit?)'));
           return;
         }
@@ -216,7 +217,7 @@ export class PluginRpc {
       const readStatus = (fields: HeaderField[]): void => {
         for (const [k, v] of fields) {
           if (k === 'grpc-status') status = grpcStatus(v);
-          else if (k === 'grpc-message') message = grpcMessage(v);
+          else if (k === 'grpc-message') message = decodeGrpcMessage(v);
         }
         if (status !== undefined) trailerFields = fields;
       };
