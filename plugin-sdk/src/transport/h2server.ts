@@ -12,7 +12,7 @@
  * leaves in one socket write.
  */
 import type * as net from 'node:net';
-import { H2Error, H2Flag, H2Frame, H2FrameInput, H2_MAX_WINDOW, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
+import { H2Error, H2Flag, H2Frame, H2FrameInput, H2FrameOutput, H2_MAX_WINDOW, writeH2Frames, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
 import { HpackDecoder, HpackError, encodeLiteral, type HeaderField } from './hpack.js';
 
 
@@ -100,49 +100,6 @@ export type RequestHeaders = Record<string, string>;
 interface PendingWrite {
   data: Buffer;
   cb: ((err?: Error | null) => void) | undefined;
-}
-
-/** Output pieces at least this large are written as they are; smaller ones are copied together. */
-const NO_COPY_MIN = 2048;
-
-/**
- * Writes a tick's output in one socket write without copying its large
- * pieces: small frames (headers, prefixes, control frames) are joined, and
- * a large piece, typically a response message encoded once and sent to many
- * callers, goes to the kernel as it is (one writev under cork). Copying
- * every response into a fresh buffer cost little CPU but allocated tens of
- * kilobytes outside V8's heap per call, whose growth made V8 run a full
- * collection every half second under load.
- * @returns whether the socket can take more now (false: wait for 'drain').
- */
-function writeCoalesced(socket: net.Socket, out: readonly Buffer[]): boolean {
-  if (out.length === 1) return socket.write(out[0]!);
-  let large = false;
-  let total = 0;
-  for (const b of out) {
-    total += b.length;
-    if (b.length >= NO_COPY_MIN) large = true;
-  }
-  if (!large) return socket.write(Buffer.concat(out, total));
-  socket.cork();
-  let ok = true;
-  let small: Buffer[] = [];
-  const writeSmall = (): void => {
-    if (small.length === 0) return;
-    ok = socket.write(small.length === 1 ? small[0]! : Buffer.concat(small));
-    small = [];
-  };
-  for (const b of out) {
-    if (b.length < NO_COPY_MIN) {
-      small.push(b);
-      continue;
-    }
-    writeSmall();
-    ok = socket.write(b);
-  }
-  writeSmall();
-  socket.uncork();
-  return ok;
 }
 
 /**
@@ -246,12 +203,11 @@ export class H2ServerConnection {
   });
   private clientSettingsSeen = false;
   private settingsAcked = false;
-  private out: Buffer[] = [];
+  private readonly output = new H2FrameOutput(() => this.flush());
   /** Write callbacks of the bytes in `out`. */
   private outCallbacks: Array<(err?: Error | null) => void> = [];
   /** Write callbacks waiting for the socket to drain. */
   private drainWaiters: Array<(err?: Error | null) => void> = [];
-  private flushScheduled = false;
   private peerInitialWindow = 65535;
   private peerMaxFrame = 16384;
   private connSendWindow = 65535;
@@ -349,27 +305,19 @@ export class H2ServerConnection {
 
   private send(a: Buffer, b?: Buffer): void {
     if (this.dead) return;
-    this.out.push(a);
-    if (b !== undefined && b.length > 0) this.out.push(b);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    this.output.push(a, b);
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     this.sendTopUps();
     const callbacks = this.outCallbacks;
     this.outCallbacks = [];
-    if (this.dead || this.out.length === 0) {
-      this.out = [];
+    const out = this.output.take();
+    if (this.dead || out.length === 0) {
       for (const cb of callbacks) cb();
       return;
     }
-    const out = this.out;
-    this.out = [];
-    const ok = writeCoalesced(this.socket, out);
+    const ok = writeH2Frames(this.socket, out);
     if (ok && this.drainWaiters.length === 0) for (const cb of callbacks) cb();
     else for (const cb of callbacks) this.drainWaiters.push(cb);
   }
@@ -383,7 +331,7 @@ export class H2ServerConnection {
   private sendTopUps(): void {
     if (this.connTopUp) {
       this.connTopUp = false;
-      this.out.push(h2U32Frame(H2Frame.WINDOW_UPDATE, 0, this.connWindow - this.connRecvWindow));
+      this.output.push(h2U32Frame(H2Frame.WINDOW_UPDATE, 0, this.connWindow - this.connRecvWindow));
       this.connRecvWindow = this.connWindow;
     }
     if (this.topUps.size === 0) return;
@@ -393,17 +341,14 @@ export class H2ServerConnection {
     const target = this.settingsAcked ? this.o.windowSize : 65535;
     for (const s of this.topUps) {
       if (s.closed || s.remoteEnded || s.recvWindow >= target) continue;
-      this.out.push(h2U32Frame(H2Frame.WINDOW_UPDATE, s.id, target - s.recvWindow));
+      this.output.push(h2U32Frame(H2Frame.WINDOW_UPDATE, s.id, target - s.recvWindow));
       s.recvWindow = target;
     }
     this.topUps.clear();
   }
 
   private scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    this.output.schedule();
   }
 
   /** Counts a control frame owed to the client; false (and the connection ends) past the cap while congested. */

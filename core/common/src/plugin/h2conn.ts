@@ -13,8 +13,11 @@ import {
   HpackDecoder,
   HpackError,
   h2FrameHeader,
+  h2GoawayFrame,
   h2U32Frame,
+  writeH2Frames,
   H2FrameInput,
+  H2FrameOutput,
   type HpackHeaderField as HeaderField,
 } from '@spire-ts/plugin-sdk';
 
@@ -78,8 +81,7 @@ export class H2Connection {
     onConnectionError: (code, message) => this.connectionError(code, message),
     dead: () => this.dead,
   });
-  private out: Buffer[] = [];
-  private flushScheduled = false;
+  private readonly output = new H2FrameOutput(() => this.flush());
   private peerInitialWindow = 65535;
   private peerMaxFrame = 16384;
   private peerMaxStreams = Infinity;
@@ -170,20 +172,13 @@ export class H2Connection {
 
   private send(a: Buffer, b?: Buffer): void {
     if (this.dead) return;
-    this.out.push(a);
-    if (b !== undefined && b.length > 0) this.out.push(b);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    this.output.push(a, b);
   }
 
   private flush(): void {
-    this.flushScheduled = false;
-    if (this.dead || this.out.length === 0) return;
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
-    this.out = [];
-    this.socket.write(data);
+    const parts = this.output.take();
+    if (this.dead || parts.length === 0) return;
+    writeH2Frames(this.socket, parts);
   }
 
   /** Sends as much of a stream's request as the windows allow. */
@@ -215,7 +210,7 @@ export class H2Connection {
   private fail(message: string): void {
     if (this.dead) return;
     this.dead = true;
-    this.out = [];
+    this.output.take();
     this.socket.destroy();
     const open = [...this.streams.values(), ...this.queued];
     this.streams.clear();
@@ -228,10 +223,7 @@ export class H2Connection {
   /** A connection error: GOAWAY with `code`, then fail everything. */
   private connectionError(code: number, message: string): void {
     if (this.dead) return;
-    const goaway = Buffer.alloc(8);
-    goaway.writeUInt32BE(Math.max(0, this.nextId - 2), 0);
-    goaway.writeUInt32BE(code, 4);
-    this.out.push(h2FrameHeader(8, H2Frame.GOAWAY, 0, 0), goaway);
+    this.output.push(h2GoawayFrame(Math.max(0, this.nextId - 2), code));
     this.flush();
     this.fail(`plugin connection failed: ${message}`);
   }
