@@ -70,7 +70,7 @@ function requestedExtensions(attrs: DerElement): ParsedExtensions {
  * ```
  */
 export function parseCSR(der: Uint8Array): CertificateRequest {
-  const csr = decodeCSR(der);
+  const csr = parseCSRUnchecked(der);
   const key = publicKeyObject(csr.publicKey, 'CSR public key');
   return { ...csr, signatureValid: verifySignature(csr.signatureAlgorithm, key, csr.info, csr.signature) };
 }
@@ -82,7 +82,7 @@ export function parseCSR(der: Uint8Array): CertificateRequest {
  * Same results and errors (as a rejected promise).
  */
 export async function parseCSRAsync(der: Uint8Array): Promise<CertificateRequest> {
-  const csr = decodeCSR(der);
+  const csr = parseCSRUnchecked(der);
   const key = await publicKeyObjectAsync(csr.publicKey, 'CSR public key');
   return { ...csr, signatureValid: await verifySignatureAsync(csr.signatureAlgorithm, key, csr.info, csr.signature) };
 }
@@ -98,10 +98,6 @@ export type UncheckedCertificateRequest = Omit<CertificateRequest, 'signatureVal
  * @throws X509Error as {@link parseCSR}, except OpenSSL's import of the key.
  */
 export function parseCSRUnchecked(der: Uint8Array): UncheckedCertificateRequest {
-  return decodeCSR(der);
-}
-
-function decodeCSR(der: Uint8Array): UncheckedCertificateRequest {
   const root = decodeDer(der);
   const top = root.expect(TAG.SEQUENCE, 'CSR').children();
   if (top.length !== 3) parseFail(`CSR has ${top.length} parts, expected 3`);
