@@ -12,8 +12,9 @@
  * leaves in one socket write.
  */
 import type * as net from 'node:net';
-import { H2Error, H2Flag, H2Frame, H2FrameInput, H2FrameOutput, H2_MAX_WINDOW, writeH2Frames, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
+import { H2CallbackQueue, H2Error, H2Flag, H2Frame, H2FrameInput, H2FrameOutput, H2_MAX_WINDOW, writeH2Frames, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
 import { HpackDecoder, HpackError, encodeLiteral, type HeaderField } from './hpack.js';
+import { StreamTable } from './stream-table.js';
 
 
 
@@ -190,7 +191,7 @@ interface Continuation {
 export class H2ServerConnection {
   private readonly o: Required<H2ServerOptions>;
   private readonly decoder = new HpackDecoder(4096, MAX_DECODED_LIST);
-  private readonly streams = new Map<number, H2ServerStream>();
+  private readonly streams = new StreamTable<H2ServerStream>();
   /** Streams with response bytes waiting for window. */
   private readonly blocked = new Set<H2ServerStream>();
   private lastStreamId = 0;
@@ -205,9 +206,9 @@ export class H2ServerConnection {
   private settingsAcked = false;
   private readonly output = new H2FrameOutput(() => this.flush());
   /** Write callbacks of the bytes in `out`. */
-  private outCallbacks: Array<(err?: Error | null) => void> = [];
+  private readonly outCallbacks = new H2CallbackQueue();
   /** Write callbacks waiting for the socket to drain. */
-  private drainWaiters: Array<(err?: Error | null) => void> = [];
+  private readonly drainWaiters = new H2CallbackQueue();
   private peerInitialWindow = 65535;
   private peerMaxFrame = 16384;
   private connSendWindow = 65535;
@@ -310,16 +311,13 @@ export class H2ServerConnection {
 
   private flush(): void {
     this.sendTopUps();
-    const callbacks = this.outCallbacks;
-    this.outCallbacks = [];
-    const out = this.output.take();
-    if (this.dead || out.length === 0) {
-      for (const cb of callbacks) cb();
-      return;
-    }
-    const ok = writeH2Frames(this.socket, out);
-    if (ok && this.drainWaiters.length === 0) for (const cb of callbacks) cb();
-    else for (const cb of callbacks) this.drainWaiters.push(cb);
+    // Nothing written (or a dead socket): the callbacks run now; else once the socket takes the bytes.
+    let wait = false;
+    this.output.drain((out) => {
+      if (!this.dead) wait = !writeH2Frames(this.socket, out) || this.drainWaiters.length > 0;
+    });
+    if (wait) this.outCallbacks.moveTo(this.drainWaiters);
+    else this.outCallbacks.runAll();
   }
 
   /**
@@ -364,9 +362,7 @@ export class H2ServerConnection {
 
   private onDrain(): void {
     this.owedControl = 0;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const cb of waiters) cb();
+    this.drainWaiters.runAll();
   }
 
   /** @internal */
@@ -439,7 +435,7 @@ export class H2ServerConnection {
   private closeStream(s: H2ServerStream, aborted: boolean): void {
     if (s.closed) return;
     s.closed = true;
-    this.streams.delete(s.id);
+    this.streams.delete(s);
     this.blocked.delete(s);
     this.topUps.delete(s);
     // Writers waiting on backpressure must not hang on a stream that is gone.
@@ -465,7 +461,7 @@ export class H2ServerConnection {
     if (this.dead) return;
     this.send(h2GoawayFrame(this.lastStreamId, code, message));
     this.finishSocket();
-    for (const s of [...this.streams.values()]) this.closeStream(s, true);
+    for (const s of this.streams.values()) this.closeStream(s, true);
   }
 
   private onSocketClose(): void {
@@ -474,7 +470,7 @@ export class H2ServerConnection {
     this.resolveClosed();
     this.dead = true;
     clearTimeout(this.settingsTimer);
-    for (const s of [...this.streams.values()]) this.closeStream(s, true);
+    for (const s of this.streams.values()) this.closeStream(s, true);
     this.onDrain();
     this.onGone(this);
   }
@@ -660,7 +656,7 @@ export class H2ServerConnection {
       this.clientSettingsSeen = true;
       if (this.settingsAcked) clearTimeout(this.settingsTimer);
     }
-    if (windowDelta > 0) for (const s of [...this.streams.values()]) if (s.pending.length > 0) this.pump(s);
+    if (windowDelta > 0) for (const s of this.streams.values()) if (s.pending.length > 0) this.pump(s);
   }
 
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
@@ -689,7 +685,7 @@ export class H2ServerConnection {
     // Until the client acknowledges our SETTINGS it may assume the protocol's initial 65535 (RFC 9113 6.9.2).
     const s = new H2ServerStream(this, id, headers.headers, this.peerInitialWindow, this.settingsAcked ? this.o.windowSize : 65535);
     s.remoteEnded = endStream;
-    this.streams.set(id, s);
+    this.streams.add(s);
     if (headers.listSize > this.o.maxHeaderListSize) {
       s.respond(encodeHeaderBlock([[':status', '431']]), true);
       return;

@@ -18,6 +18,7 @@ import {
   writeH2Frames,
   H2FrameInput,
   H2FrameOutput,
+  StreamTable,
   type HpackHeaderField as HeaderField,
 } from '@spire-ts/plugin-sdk';
 
@@ -68,7 +69,7 @@ export interface StreamHandler {
  */
 export class H2Connection {
   private readonly decoder = new HpackDecoder();
-  private readonly streams = new Map<number, StreamHandler>();
+  private readonly streams = new StreamTable<StreamHandler>();
   /** Calls waiting for the peer's MAX_CONCURRENT_STREAMS. */
   private readonly queued: StreamHandler[] = [];
   /** Streams with request bytes waiting for window. */
@@ -131,7 +132,7 @@ export class H2Connection {
     this.nextId += 2;
     if (this.nextId > 0x7fffffff - 2) this.draining = true;
     h.sendWindow = this.peerInitialWindow;
-    this.streams.set(h.id, h);
+    this.streams.add(h);
     const block = h.headerBlock;
     const max = this.peerMaxFrame;
     if (block.length <= max) {
@@ -154,7 +155,7 @@ export class H2Connection {
       return;
     }
     if (this.streams.get(h.id) !== h) return;
-    this.streams.delete(h.id);
+    this.streams.delete(h);
     this.blocked.delete(h);
     if (!this.dead && (!h.localEnded || !h.remoteEnded)) this.send(h2U32Frame(H2Frame.RST_STREAM, h.id, H2Error.CANCEL));
     this.startQueued();
@@ -176,9 +177,9 @@ export class H2Connection {
   }
 
   private flush(): void {
-    const parts = this.output.take();
-    if (this.dead || parts.length === 0) return;
-    writeH2Frames(this.socket, parts);
+    this.output.drain((parts) => {
+      if (!this.dead) writeH2Frames(this.socket, parts);
+    });
   }
 
   /** Sends as much of a stream's request as the windows allow. */
@@ -210,7 +211,7 @@ export class H2Connection {
   private fail(message: string): void {
     if (this.dead) return;
     this.dead = true;
-    this.output.take();
+    this.output.drain(() => undefined);
     this.socket.destroy();
     const open = [...this.streams.values(), ...this.queued];
     this.streams.clear();
@@ -284,7 +285,7 @@ export class H2Connection {
         if (id === 0 || payload.length !== 4) return this.connectionError(H2Error.PROTOCOL_ERROR, 'malformed RST_STREAM');
         const h = this.streams.get(id);
         if (!h) return;
-        this.streams.delete(id);
+        this.streams.delete(h);
         this.blocked.delete(h);
         const code = payload.readUInt32BE(0);
         if (code === H2Error.REFUSED_STREAM && !this.draining && h.refusals++ < 5) {
@@ -311,9 +312,9 @@ export class H2Connection {
         const last = payload.readUInt32BE(0) & 0x7fffffff;
         this.draining = true;
         this.onGone(this);
-        for (const h of [...this.streams.values()]) {
+        for (const h of this.streams.values()) {
           if (h.id <= last) continue;
-          this.streams.delete(h.id);
+          this.streams.delete(h);
           this.blocked.delete(h);
           h.onFailure('plugin connection is going away');
         }
@@ -365,7 +366,7 @@ export class H2Connection {
     }
     this.send(h2FrameHeader(0, H2Frame.SETTINGS, H2Flag.ACK, 0));
     this.settingsReceived = true;
-    for (const h of [...this.streams.values()]) if (h.pending.length > 0) this.pump(h);
+    for (const h of this.streams.values()) if (h.pending.length > 0) this.pump(h);
     this.startQueued();
   }
 
