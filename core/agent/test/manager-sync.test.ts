@@ -133,6 +133,32 @@ describe('AgentManager: rotation and entry changes', () => {
     await h.manager.stop();
   });
 
+  it('a sync that changed nothing keeps every entry view; swapping one entry for another at the same count is seen', async () => {
+    const h = await harness();
+    h.server.put(entry('a', '/web', ['unix:uid:1000']));
+    h.server.put(entry('b', '/api', ['unix:uid:1000'], { federatesWith: ['other.org'] }));
+    await h.manager.start();
+    const before = h.manager.matchingEntries([sel('unix:uid:1000')]);
+    const seen: WorkloadUpdate[] = [];
+    h.manager.subscribe([sel('unix:uid:1000')], (u) => seen.push(u));
+    await h.runFor(15_000);
+    expect(h.server.calls.sync).toBe(4);
+    // The very same view objects: nothing was re-checked or re-indexed, and nobody was told.
+    const after = h.manager.matchingEntries([sel('unix:uid:1000')]);
+    expect(after).toHaveLength(2);
+    after.forEach((v, i) => expect(v).toBe(before[i]));
+    expect(seen).toEqual([]);
+    // Federated bundles are still fetched on every sync.
+    expect(h.server.calls.federated.filter((td) => td === 'other.org')).toHaveLength(4);
+
+    h.server.entries.delete('a');
+    h.server.put(entry('c', '/db', ['unix:uid:1000']));
+    await h.runFor(5_000);
+    expect(h.manager.matchingEntries([sel('unix:uid:1000')]).map((e) => e.entryId)).toEqual(['b', 'c']);
+    expect(seen.at(-1)?.identities.map((i) => i.entryId)).toEqual(['b', 'c']);
+    await h.manager.stop();
+  });
+
   it('re-mints when the entry revision changes and drops at once an SVID whose SPIFFE ID changed', async () => {
     const h = await harness();
     h.server.put(entry('a', '/web', ['unix:uid:1000']));

@@ -4,6 +4,7 @@
  */
 export { createCoreLogger, nullLogger, memoryLogger, isLogLevel } from './log/logger.js';
 export { StopStack } from './run/stop-stack.js';
+export { Registrations } from './run/registrations.js';
 export type { StopFn } from './run/stop-stack.js';
 export { serveHealthChecks } from './run/health.js';
 export type { HealthChecksSettings } from './run/health.js';

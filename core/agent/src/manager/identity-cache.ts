@@ -7,7 +7,7 @@
  * (asynchronously, once per batch of changes) when the identities or bundles
  * they can see change.
  */
-import type { Bundle, Logger } from '@spire-ts/common';
+import { Registrations, type Bundle, type Logger } from '@spire-ts/common';
 import { compareEntries, selectorKey, type Selector, type WorkloadEntry, type WorkloadIdentity, type WorkloadUpdate, type WorkloadUpdateListener } from '../workload/cache.js';
 import type { AgentEntry } from '../node/server-api.js';
 import { bundlesEqual, freezeBundle } from './bundles.js';
@@ -35,6 +35,11 @@ export interface DueSvid {
   readonly reason: DueReason;
   /** Expiry of the SVID being replaced. */
   readonly currentExpiresAt?: Date;
+}
+
+function dueSvid(r: Rec, reason: DueReason, currentExpiresAt?: Date): DueSvid {
+  const base = { entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber, reason };
+  return currentExpiresAt === undefined ? base : { ...base, currentExpiresAt };
 }
 
 /** Newly issued SVID material for {@link IdentityCache.store}. */
@@ -70,6 +75,8 @@ interface Subscription {
   readonly selectors: ReadonlySet<string>;
   readonly listener: WorkloadUpdateListener;
   seen: readonly object[];
+  /** False once unsubscribed (a notification round may still hold it). */
+  active: boolean;
 }
 
 export interface IdentityCacheOptions {
@@ -110,7 +117,7 @@ export class IdentityCache {
   readonly #o: IdentityCacheOptions;
   readonly #records = new Map<string, Rec>();
   readonly #index = new SelectorIndex();
-  readonly #subs = new Set<Subscription>();
+  readonly #subs = new Registrations<Subscription>();
   #bundle: Bundle | undefined;
   #federated = new Map<string, Bundle>();
   #svidCount = 0;
@@ -272,21 +279,26 @@ export class IdentityCache {
    * up to the remaining cache capacity.
    */
   due(now: number): DueSvid[] {
-    const subscribed = this.#subscribedIds();
+    // Runs after every sync over every record: in the steady state nothing is due, so nothing
+    // is allocated per record, and the subscribers' entries are only worked out if some
+    // record has no SVID.
+    let subscribed: Set<string> | undefined;
     const out: DueSvid[] = [];
     const prefetch: Rec[] = [];
     let forced = 0;
     for (const r of this.#records.values()) {
-      const base = { entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber };
-      if (r.identity) {
-        const current = { currentExpiresAt: r.identity.expiresAt };
-        if (r.revision !== r.entry.revisionNumber) out.push({ ...base, ...current, reason: 'revision' });
-        else if (now >= r.rotateAt) out.push({ ...base, ...current, reason: 'rotation' });
-      } else if (subscribed.has(r.view.entryId)) {
-        out.push({ ...base, reason: 'subscribed' });
+      const i = r.identity;
+      if (i) {
+        if (r.revision !== r.entry.revisionNumber) out.push(dueSvid(r, 'revision', i.expiresAt));
+        else if (now >= r.rotateAt) out.push(dueSvid(r, 'rotation', i.expiresAt));
+        continue;
+      }
+      subscribed ??= this.#subscribedIds();
+      if (subscribed.has(r.view.entryId)) {
+        out.push(dueSvid(r, 'subscribed'));
         forced++;
       } else if (r.wanted) {
-        out.push({ ...base, reason: 'requested' });
+        out.push(dueSvid(r, 'requested'));
         forced++;
       } else if (!r.entry.disableX509SvidPrefetch) {
         prefetch.push(r);
@@ -294,9 +306,7 @@ export class IdentityCache {
     }
     const room = this.#o.maxSvids - this.#svidCount - forced;
     prefetch.sort((a, b) => b.lastAccess - a.lastAccess || compareEntries(a.view, b.view));
-    for (const r of prefetch.slice(0, Math.max(0, room))) {
-      out.push({ entryId: r.view.entryId, spiffeId: r.view.spiffeId, revision: r.entry.revisionNumber, reason: 'prefetch' });
-    }
+    for (const r of prefetch.slice(0, Math.max(0, room))) out.push(dueSvid(r, 'prefetch'));
     return out.sort((a, b) => DUE_ORDER[a.reason] - DUE_ORDER[b.reason]);
   }
 
@@ -347,9 +357,15 @@ export class IdentityCache {
 
   subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): { unsubscribe: () => void; set: ReadonlySet<string> } {
     const set = new Set(selectors.map(selectorKey));
-    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)) };
-    this.#subs.add(sub);
-    return { unsubscribe: () => void this.#subs.delete(sub), set };
+    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)), active: true };
+    const remove = this.#subs.add(sub);
+    return {
+      unsubscribe: () => {
+        sub.active = false;
+        remove();
+      },
+      set,
+    };
   }
 
   #matchingRecs(selectors: ReadonlySet<string>): readonly Rec[] {
@@ -377,7 +393,9 @@ export class IdentityCache {
 
   #subscribedIds(): Set<string> {
     const ids = new Set<string>();
-    for (const s of this.#subs) for (const id of this.#index.matching(s.selectors, (i) => this.#records.get(i)?.view)) ids.add(id);
+    this.#subs.forEach((s) => {
+      for (const id of this.#index.matching(s.selectors, (i) => this.#records.get(i)?.view)) ids.add(id);
+    });
     return ids;
   }
 
@@ -411,8 +429,8 @@ export class IdentityCache {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      for (const sub of [...this.#subs]) {
-        if (!this.#subs.has(sub)) continue;
+      for (const sub of this.#subs.values()) {
+        if (!sub.active) continue;
         const update = this.update(sub.selectors);
         const view = this.#view(update);
         if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) continue;

@@ -131,11 +131,13 @@ function readProcFile(path: string): { text: string; owner: { uid: number; gid: 
     let text: string;
     for (;;) {
       const r = readSync(fd, procBuf, n, procBuf.length - n, null);
-      if (r === 0) {
+      n += r;
+      // procfs renders the file whole on a read from its start: a newline-terminated read with
+      // room to spare is all of it (no second read to see the end).
+      if (r === 0 || (n < procBuf.length && procBuf[n - 1] === 0x0a)) {
         text = procBuf.toString('latin1', 0, n);
         break;
       }
-      n += r;
       // Longer than any stat line: read the rest the ordinary way.
       if (n === procBuf.length) {
         text = procBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');

@@ -4,7 +4,7 @@
  * keeps it up to date); subscribers whose view changed are notified once per
  * batch of synchronous changes.
  */
-import { parseSpiffeId, parseTrustDomain, type Bundle } from '@spire-ts/common';
+import { parseSpiffeId, parseTrustDomain, Registrations, type Bundle } from '@spire-ts/common';
 import {
   compareEntries,
   entryMatches,
@@ -42,6 +42,8 @@ interface Subscription {
   readonly listener: WorkloadUpdateListener;
   /** What the subscriber last saw, by object identity (all stored objects are immutable). */
   seen: readonly object[];
+  /** False once unsubscribed (a notification round may still hold it). */
+  active: boolean;
 }
 
 interface CachedJwt {
@@ -78,7 +80,7 @@ export class StaticWorkloadCache implements WorkloadCache {
   readonly #entries = new Map<string, WorkloadEntry>();
   readonly #svids = new Map<string, WorkloadIdentity>();
   readonly #bundles = new Map<string, Bundle>();
-  readonly #subscriptions = new Set<Subscription>();
+  readonly #subscriptions = new Registrations<Subscription>();
   readonly #jwts = new Map<string, CachedJwt>();
   readonly #mint: JwtSvidMinter | undefined;
   readonly #now: () => Date;
@@ -193,10 +195,11 @@ export class StaticWorkloadCache implements WorkloadCache {
 
   subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): () => void {
     const set = new Set(selectors.map(selectorKey));
-    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.#update(set)) };
-    this.#subscriptions.add(sub);
+    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.#update(set)), active: true };
+    const remove = this.#subscriptions.add(sub);
     return () => {
-      this.#subscriptions.delete(sub);
+      sub.active = false;
+      remove();
     };
   }
 
@@ -234,8 +237,8 @@ export class StaticWorkloadCache implements WorkloadCache {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      for (const sub of [...this.#subscriptions]) {
-        if (!this.#subscriptions.has(sub)) continue;
+      for (const sub of this.#subscriptions.values()) {
+        if (!sub.active) continue;
         const update = this.#update(sub.selectors);
         const view = this.#view(update);
         if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) continue;

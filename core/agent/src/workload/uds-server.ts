@@ -9,7 +9,7 @@
  */
 import { chmodSync } from 'node:fs';
 import * as net from 'node:net';
-import type { Logger } from '@spire-ts/common';
+import { Registrations, type Logger } from '@spire-ts/common';
 import { ConnectionRegistry, peerCredentialsOf, processStartTime } from '@spire-ts/peercred';
 import { LeanGrpcServer } from '@spire-ts/plugin-sdk';
 import type { CallerProcess } from './attestation.js';
@@ -33,7 +33,7 @@ export class PeerCredGrpcServer {
   readonly grpc: LeanGrpcServer;
   readonly #o: PeerCredGrpcServerOptions;
   readonly #callers = new ConnectionRegistry<CallerProcess>();
-  readonly #streams = new Set<() => void>();
+  readonly #streams = new Registrations<() => void>();
   #listener: net.Server | undefined;
   #socketPath: string | undefined;
   #closing: Promise<void> | undefined;
@@ -65,8 +65,7 @@ export class PeerCredGrpcServer {
 
   /** Registers a stream to end when the server closes; returns its unregistration. */
   trackStream(end: () => void): () => void {
-    this.#streams.add(end);
-    return () => this.#streams.delete(end);
+    return this.#streams.add(end);
   }
 
   /** Listens on `socketPath` (see `prepareSocketPath` for the directory and stale-socket rules) with the socket at `mode`. */
@@ -113,7 +112,7 @@ export class PeerCredGrpcServer {
     const listener = this.#listener;
     if (!listener) return;
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-    for (const end of [...this.#streams]) end();
+    for (const end of this.#streams.values()) end();
     await this.grpc.closeSessions(graceMs);
     await closed;
   }
