@@ -9,7 +9,7 @@ import {
 } from '@spire-ts/plugin-sdk';
 import { SizeLimitError, sha256File } from './digest.js';
 import { IdNameFile } from './names.js';
-import { ProcReader, effective, type ProcStatus } from './proc.js';
+import { ProcReader, effective, type ProcStatFile, type ProcStatus } from './proc.js';
 import { DecodeError, PID_REFERENCE_TYPE, decodePidReference, messageNameOf } from './reference.js';
 
 export const WORKLOAD_ATTESTOR_SERVICE = 'spire.plugin.agent.workloadattestor.v1.WorkloadAttestor';
@@ -35,6 +35,8 @@ export interface UnixWorkloadAttestorOptions {
   passwdFile?: string;
   /** Default `/etc/group`. */
   groupFile?: string;
+  /** How long a check that the account files are unchanged stands (default 1000 ms: an edit shows within it). */
+  accountRecheckMs?: number;
   log?: Logger;
 }
 
@@ -67,8 +69,8 @@ export class UnixWorkloadAttestor {
       opts.log?.warn('cannot read account database; name selectors omitted', { path, error: err.message });
     };
     this.proc = new ProcReader(opts.procRoot ?? (process.env.HOST_PROC || '/proc'));
-    this.users = new IdNameFile(opts.passwdFile ?? '/etc/passwd', onError);
-    this.groups = new IdNameFile(opts.groupFile ?? '/etc/group', onError);
+    this.users = new IdNameFile(opts.passwdFile ?? '/etc/passwd', onError, opts.accountRecheckMs);
+    this.groups = new IdNameFile(opts.groupFile ?? '/etc/group', onError, opts.accountRecheckMs);
   }
 
   configure(config: UnixConfig): void {
@@ -83,9 +85,30 @@ export class UnixWorkloadAttestor {
       throw PluginError.invalidArgument(`pid must be a positive 32-bit integer, got ${pid}`);
     }
 
-    // The start time names this process across pid reuse: read before and
-    // after everything else, it proves every file read was this process's.
-    const started = await this.startTime(pid);
+    // The start time names this process across pid reuse: read before and after
+    // everything else through one open stat file (bound to the process it was
+    // opened for), it proves every file read was this process's.
+    let stat: ProcStatFile;
+    let started: string;
+    try {
+      stat = this.proc.openStat(pid);
+    } catch (err) {
+      throw this.procError(pid, err, 'failed to get process');
+    }
+    try {
+      started = stat.startTime();
+    } catch (err) {
+      stat.close();
+      throw this.procError(pid, err, 'failed to get process');
+    }
+    try {
+      return await this.attestProcess(pid, config, started, stat);
+    } finally {
+      stat.close();
+    }
+  }
+
+  private async attestProcess(pid: number, config: UnixConfig, started: string, stat: ProcStatFile): Promise<string[]> {
     let status: ProcStatus;
     try {
       status = await this.proc.status(pid);
@@ -138,7 +161,7 @@ export class UnixWorkloadAttestor {
 
     let again: string | undefined;
     try {
-      again = await this.startTime(pid);
+      again = stat.startTime();
     } catch {
       again = undefined;
     }
@@ -160,14 +183,6 @@ export class UnixWorkloadAttestor {
       throw err;
     }
     return this.attest(pid);
-  }
-
-  private async startTime(pid: number): Promise<string> {
-    try {
-      return await this.proc.startTime(pid);
-    } catch (err) {
-      throw this.procError(pid, err, 'failed to get process');
-    }
   }
 
   private procError(pid: number, err: unknown, what: string): PluginError {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The identity lines of `/proc/<pid>/status` that the attestor uses. */
@@ -35,21 +35,30 @@ function ids(line: string, what: string): number[] {
  * missing `Groups` line means no supplementary groups.
  */
 export function parseStatus(text: string): ProcStatus {
-  let uids: number[] | undefined;
-  let gids: number[] | undefined;
-  let groups: number[] = [];
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const key = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1);
-    if (key === 'Uid') uids = ids(value, 'Uid');
-    else if (key === 'Gid') gids = ids(value, 'Gid');
-    else if (key === 'Groups') groups = ids(value, 'Groups');
-  }
+  // Only three of some fifty lines matter: find them instead of splitting every line.
+  const uidLine = lineValue(text, 'Uid:');
+  const gidLine = lineValue(text, 'Gid:');
+  const groupsLine = lineValue(text, 'Groups:');
+  const uids = uidLine === undefined ? undefined : ids(uidLine, 'Uid');
+  const gids = gidLine === undefined ? undefined : ids(gidLine, 'Gid');
+  const groups = groupsLine === undefined ? [] : ids(groupsLine, 'Groups');
   if (!uids || uids.length === 0) throw new ProcFormatError('no Uid line');
   if (!gids || gids.length === 0) throw new ProcFormatError('no Gid line');
   return { uids, gids, groups };
+}
+
+/** The rest of the first line of `text` that starts with `key`, or undefined. */
+function lineValue(text: string, key: string): string | undefined {
+  let at: number;
+  if (text.startsWith(key)) {
+    at = key.length;
+  } else {
+    const i = text.indexOf(`\n${key}`);
+    if (i < 0) return undefined;
+    at = i + 1 + key.length;
+  }
+  const end = text.indexOf('\n', at);
+  return text.slice(at, end < 0 ? text.length : end);
 }
 
 /** The effective id of a `Uid`/`Gid` line (the only one when the line has one). */
@@ -66,35 +75,89 @@ export function parseStartTime(stat: string): string {
   // including spaces and ')': the fields after it start after the last ')'.
   const end = stat.lastIndexOf(')');
   if (end < 0) throw new ProcFormatError('no command name in stat');
-  const rest = stat.slice(end + 1).trim().split(/\s+/);
-  // rest[0] is field 3 (state), so field 22 is rest[19].
-  const start = rest[19];
-  if (start === undefined || !/^\d+$/.test(start)) throw new ProcFormatError('no start time in stat');
-  return start;
+  // Fields 3 on are separated by single spaces: field 22 follows the 20th space after the ')'.
+  let at = end + 1;
+  for (let field = 2; field < 22; field++) {
+    at = stat.indexOf(' ', at) + 1;
+    if (at === 0) throw new ProcFormatError('no start time in stat');
+  }
+  let stop = at;
+  while (stop < stat.length && stat.charCodeAt(stop) >= 0x30 && stat.charCodeAt(stop) <= 0x39) stop++;
+  const next = stat.charCodeAt(stop);
+  if (stop === at || stop - at > 20 || !(stop === stat.length || next === 0x20 || next === 0x0a)) {
+    throw new ProcFormatError('no start time in stat');
+  }
+  return stat.slice(at, stop);
 }
 
-/** Reused by {@link readSmallFile}: reads are synchronous, so it is never shared between two. */
+/** Reused by {@link readFrom}: reads are synchronous, so it is never shared between two. */
 const readBuf = Buffer.allocUnsafe(4096);
 
 /**
- * The text of a small procfs file, read synchronously into one reused
- * buffer (procfs reads never block on I/O; `readFile` would cost several
- * event-loop turns and a 64 KiB buffer per file, as procfs files report
- * size 0). A file longer than the buffer is read to its end the ordinary
- * way. Failures are the fs errors (`ENOENT`, `ESRCH`, …) unchanged.
+ * The text of a small procfs file from its start, read synchronously into
+ * one reused buffer (procfs reads never block on I/O; `readFile` would cost
+ * several event-loop turns and a 64 KiB buffer per file, as procfs files
+ * report size 0). procfs renders such a file whole on each read from offset
+ * 0, so a read that ends in a newline with room to spare is all of it; no
+ * second read to see the end. Anything else is read to its end. Failures are
+ * the fs errors (`ENOENT`, `ESRCH`, …) unchanged.
  */
+function readFrom(fd: number): string {
+  let n = 0;
+  for (;;) {
+    const r = readSync(fd, readBuf, n, readBuf.length - n, n);
+    if (r === 0) return readBuf.toString('latin1', 0, n);
+    n += r;
+    if (n < readBuf.length && readBuf[n - 1] === 0x0a) return readBuf.toString('latin1', 0, n);
+    if (n === readBuf.length) return readBuf.toString('latin1', 0, n) + readRest(fd, n);
+  }
+}
+
+/** The rest of a file larger than {@link readBuf}, from byte `pos`. */
+function readRest(fd: number, pos: number): string {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const b = Buffer.allocUnsafe(65536);
+    const r = readSync(fd, b, 0, b.length, pos);
+    if (r === 0) return Buffer.concat(parts).toString('latin1');
+    parts.push(b.subarray(0, r));
+    pos += r;
+  }
+}
+
 function readSmallFile(path: string): string {
   const fd = openSync(path, 'r');
   try {
-    let n = 0;
-    for (;;) {
-      const r = readSync(fd, readBuf, n, readBuf.length - n, null);
-      if (r === 0) return readBuf.toString('latin1', 0, n);
-      n += r;
-      if (n === readBuf.length) return readBuf.toString('latin1', 0, n) + readFileSync(fd, 'latin1');
-    }
+    return readFrom(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * An open `/proc/<pid>/stat`. The open file stays bound to the process it
+ * was opened for: after that process is gone, reading it fails (`ESRCH`)
+ * even if the pid is in use again, so reading the start time through it
+ * before and after the other reads proves they were all of one process, for
+ * one open and close.
+ */
+export class ProcStatFile {
+  #fd: number | undefined;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** Field 22 of the file as it reads now (see {@link parseStartTime}). */
+  startTime(): string {
+    if (this.#fd === undefined) throw new Error('stat file closed');
+    return parseStartTime(readFrom(this.#fd));
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }
 
@@ -116,6 +179,11 @@ export class ProcReader {
 
   async startTime(pid: number): Promise<string> {
     return parseStartTime(readSmallFile(this.path(pid, 'stat')));
+  }
+
+  /** Opens the process's `stat` (fs errors as they come: `ENOENT` for no such process). */
+  openStat(pid: number): ProcStatFile {
+    return new ProcStatFile(openSync(this.path(pid, 'stat'), 'r'));
   }
 
   /**

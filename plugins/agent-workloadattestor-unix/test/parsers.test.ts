@@ -1,11 +1,12 @@
 // The pure parts: procfs and account-file parsing, the reference decoder, the capped digest.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   DecodeError,
+  IdNameFile,
   ProcFormatError,
   SizeLimitError,
   decodePidReference,
@@ -80,6 +81,40 @@ describe('ProcReader', () => {
     const want = parseStatus(readFileSync(`/proc/${process.pid}/status`, 'utf8'));
     expect(await r.status(process.pid)).toEqual(want);
     expect(await r.startTime(process.pid)).toBe(parseStartTime(readFileSync(`/proc/${process.pid}/stat`, 'latin1')));
+  });
+
+  it.runIf(process.platform === 'linux')('an open stat file re-reads its process and fails once that process is gone', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const stat = new ProcReader('/proc').openStat(child.pid!);
+    try {
+      const first = stat.startTime();
+      expect(stat.startTime()).toBe(first);
+      expect(first).toBe(parseStartTime(readFileSync(`/proc/${child.pid}/stat`, 'latin1')));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      // Reaped: the file no longer names a process, whatever now has the pid.
+      expect(() => stat.startTime()).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    } finally {
+      stat.close();
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('IdNameFile', () => {
+  it('stands by a check for recheckMs, then sees an edit', async () => {
+    const file = join(dir, 'passwd-recheck');
+    writeFileSync(file, 'alice:x:4242:4343::/:/bin/sh\n');
+    const names = new IdNameFile(file, undefined, 300);
+    expect(await names.lookup(4242)).toBe('alice');
+    writeFileSync(file, 'bob:x:4242:4343::/:/bin/sh\n');
+    expect(await names.lookup(4242)).toBe('alice');
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await names.lookup(4242)).toBe('bob');
+    rmSync(file);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await names.lookup(4242)).toBeUndefined();
   });
 });
 

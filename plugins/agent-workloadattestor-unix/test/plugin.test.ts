@@ -74,7 +74,7 @@ describe('unix WorkloadAttestor: identity selectors', () => {
     const group = join(dir, 'group');
     writeFileSync(passwd, '# comment\n+nis\nbroken line\nalice:x:4242:4343::/home/alice:/bin/sh\nalias:x:4242:1::/:/bin/sh\n');
     writeFileSync(group, 'staff-a:x:4343:\r\nother:x:4343:\n');
-    const p = await start('', { passwdFile: passwd, groupFile: group });
+    const p = await start('', { passwdFile: passwd, groupFile: group, accountRecheckMs: 0 });
     const w = await workload(SLEEP, ['30'], { uid: 4242, gid: 4343 });
     expect(await attest(p.wa, w.pid)).toEqual(['uid:4242', 'user:alice', 'gid:4343', 'group:staff-a']);
     writeFileSync(passwd, 'bob:x:4242:4343::/home/bob:/bin/sh\n');
