@@ -5,7 +5,7 @@
  * as the lines arrive, and CPU readings of the agent and its plugin processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, TD } from './server-lib.js';
@@ -24,6 +24,8 @@ export interface AgentOptions {
   nodeArgs?: string[];
   /** Extra environment (e.g. NODE_OPTIONS, which the plugin processes inherit too). */
   env?: NodeJS.ProcessEnv;
+  /** Also append every line of the agent's output to this file (e.g. for `--trace-gc`). */
+  logFile?: string;
 }
 
 /** Performance.now() when a log line containing the marker first arrived (undefined: not yet). */
@@ -83,6 +85,7 @@ plugins {
   const waiters = new Set<() => void>();
   const onData = (b: Buffer): void => {
     const now = performance.now();
+    if (o.logFile) appendFileSync(o.logFile, b);
     const lines = (partial + b.toString()).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {

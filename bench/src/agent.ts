@@ -72,6 +72,8 @@ const IDLE_S = num('idle-seconds', 5);
 const SYNC_INTERVAL = flag('sync-interval', '5s');
 const PHASES = new Set(flag('phases', 'x509,jwt').split(','));
 const CPU_PROF = flag('cpu-prof', '');
+// Every line the agent prints, appended to this file (with --agent-node-args=--trace-gc, its collections).
+const AGENT_LOG = flag('agent-log', '');
 // SPIRE's x509_svid_cache_max_size for the agent; default: as many as the entries (every SVID prefetched).
 const SVID_CACHE = num('svid-cache-size', ENTRIES);
 // The load process's gRPC client: lean (HTTP/2 over each socket, little CPU per call) or grpc-js (for comparison).
@@ -84,6 +86,14 @@ const log = (msg: string): void => void process.stderr.write(`[bench agent] ${ms
 const dir = mkdtempSync(join(tmpdir(), 'spire-bench-agent-'));
 // The agent process only (Node does not take --cpu-prof from NODE_OPTIONS, so plugin processes are not profiled).
 const nodeArgs: string[] = flag('agent-node-args', '').split(' ').filter(Boolean);
+// The load process's own node flags. By default its young generation is kept at 1 MiB per
+// semi-space. Each response it reads arrives in buffers of its own (~25 KB per X.509 call), and V8
+// frees a buffer only when it collects the object that owns it. With the default young generation,
+// which grows to 16 MiB, scavenges were seconds apart; the buffers then piled up to tens of
+// megabytes, and V8 answered with a full collection every ~0.4 s. Its marking threads took CPU from
+// the agent, and its pauses were counted as the agent's latency (p99 10-14 ms instead of 2-4 ms, in
+// about half the runs). Small scavenges every ~0.1 s free the buffers while they are young.
+const LOAD_NODE_ARGS: string[] = flag('load-node-args', '--max-semi-space-size=1').split(' ').filter(Boolean);
 // Extra environment of the agent process (and so its plugins), e.g. glibc's MALLOC_ARENA_MAX=2.
 const agentEnv: NodeJS.ProcessEnv = Object.fromEntries(
   flag('agent-env', '')
@@ -143,7 +153,7 @@ try {
   log(`${ENTRIES} entries created in ${((performance.now() - t0) / 1000).toFixed(1)} s (${MATCH} match the load process)`);
 
   // 1. Full sync.
-  agent = startAgentChild({ dir, serverPort: server.port, bundlePath, joinToken: token, svidCacheSize: Math.max(SVID_CACHE, 1), syncInterval: SYNC_INTERVAL, nodeArgs, env: agentEnv });
+  agent = startAgentChild({ dir, serverPort: server.port, bundlePath, joinToken: token, svidCacheSize: Math.max(SVID_CACHE, 1), syncInterval: SYNC_INTERVAL, nodeArgs, env: agentEnv, logFile: AGENT_LOG ? resolve(AGENT_LOG) : undefined });
   await agent.whenReady(600_000);
   const m = agent.marks;
   log(`agent pid ${agent.pid}; ${m.creatingSvids} SVIDs created in the first sync`);
@@ -172,7 +182,7 @@ try {
 
   // 2, 3. Workload API load from another process.
   if (PHASES.has('x509') || PHASES.has('jwt')) {
-    const lp = fork(fileURLToPath(new URL('./agent-load.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const lp = fork(fileURLToPath(new URL('./agent-load.js', import.meta.url)), [], { execArgv: LOAD_NODE_ARGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     load = lp;
     const pending: { resolve: (m: unknown) => void; reject: (e: Error) => void; type: string }[] = [];
     let onWindow: (edge: string) => void = () => {};
