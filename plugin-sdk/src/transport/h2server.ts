@@ -191,7 +191,7 @@ interface Continuation {
 export class H2ServerConnection {
   private readonly o: Required<H2ServerOptions>;
   private readonly decoder = new HpackDecoder(4096, MAX_DECODED_LIST);
-  private readonly streams = new StreamTable<H2ServerStream>();
+  private readonly streams = new StreamTable<H2ServerStream>(128);
   /** Streams with response bytes waiting for window. */
   private readonly blocked = new Set<H2ServerStream>();
   private lastStreamId = 0;

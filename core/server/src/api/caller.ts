@@ -24,16 +24,23 @@ export type Caller =
       readonly chain: readonly Uint8Array[];
     };
 
-const callers = new WeakMap<object, Caller>();
+/**
+ * Where the caller is kept on the call object: a module-private symbol, so
+ * no message or metadata can name it. (A WeakMap by call grew and rebuilt its
+ * table at the call rate, in V8's old generation.)
+ */
+const CALLER = Symbol('spire-ts caller');
+
+type WithCaller = { [CALLER]?: Caller };
 
 /** Records the caller of `call` (transport only). */
 export function setCaller(call: object, caller: Caller): void {
-  callers.set(call, caller);
+  (call as WithCaller)[CALLER] = caller;
 }
 
 /** The caller of `call`; throws if the transport did not identify it (a wiring bug, never a client's doing). */
 export function callerOf(call: object): Caller {
-  const c = callers.get(call);
+  const c = (call as WithCaller)[CALLER];
   if (!c) throw new Error('internal: call has no identified caller');
   return c;
 }

@@ -58,9 +58,58 @@ interface Job {
 interface Slot {
   worker: Worker | undefined;
   /** Sent to the worker, not answered yet. */
-  inFlight: Map<number, Job>;
+  inFlight: JobFifo;
   /** Waiting for this turn's flush. */
   queued: Job[];
+  /** The other queue array, while a flush is not using it: the two are emptied in place, never replaced (see {@link JobFifo}). */
+  spare: Job[] | undefined;
+}
+
+/**
+ * The jobs sent to a worker, in the order sent, which is the order its
+ * answers come in. The pool lives as long as the server, so V8 soon holds it
+ * in its old generation; a `Map` by job id rebuilt its table every few jobs,
+ * and the replaced tables, left in the old generation still pointing at
+ * their jobs, kept every job's request message alive until a full
+ * collection. Here a job's slot is cleared when it is answered and the array
+ * is emptied in place once all are.
+ */
+class JobFifo {
+  #items: Array<Job | undefined> = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(job: Job): void {
+    this.#items.push(job);
+  }
+
+  /** Removes and returns the job with `id` (normally the oldest). */
+  take(id: number): Job | undefined {
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i++) {
+      const job = items[i];
+      if (job?.id !== id) continue;
+      items[i] = undefined;
+      while (this.#head < items.length && items[this.#head] === undefined) this.#head++;
+      if (this.#head === items.length) {
+        items.length = 0;
+        this.#head = 0;
+      }
+      return job;
+    }
+    return undefined;
+  }
+
+  /** Removes and returns every job still in flight, oldest first. */
+  takeAll(): Job[] {
+    const out = this.#items.slice(this.#head).filter((j): j is Job => j !== undefined);
+    this.#items.length = 0;
+    this.#head = 0;
+    return out;
+  }
 }
 
 export interface CsrCheckPoolOptions {
@@ -110,7 +159,7 @@ export class CsrCheckPool {
   constructor(o: CsrCheckPoolOptions = {}) {
     const threads = o.threads ?? defaultCsrCheckThreads();
     if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`threads must be a non-negative integer, got ${String(threads)}`);
-    this.#slots = Array.from({ length: threads }, () => ({ worker: undefined, inFlight: new Map(), queued: [] }));
+    this.#slots = Array.from({ length: threads }, () => ({ worker: undefined, inFlight: new JobFifo(), queued: [], spare: [] }));
     this.#log = o.log;
     this.#inline = threads === 0;
   }
@@ -155,12 +204,15 @@ export class CsrCheckPool {
     for (const slot of this.#slots) {
       if (slot.queued.length === 0) continue;
       const jobs = slot.queued;
-      slot.queued = [];
-      if (this.#inline) {
-        for (const j of jobs) checkInline(j.csr).then(j.resolve, j.reject);
-        continue;
+      slot.queued = slot.spare ?? [];
+      slot.spare = undefined;
+      try {
+        if (this.#inline) for (const j of jobs) checkInline(j.csr).then(j.resolve, j.reject);
+        else this.#send(slot, jobs);
+      } finally {
+        jobs.length = 0;
+        slot.spare = jobs;
       }
-      this.#send(slot, jobs);
     }
   }
 
@@ -182,7 +234,7 @@ export class CsrCheckPool {
       bytes.set(j.csr.signature, at);
       at += j.csr.signature.length;
       meta.push({ id: j.id, alg: j.csr.signatureAlgorithm, start, ends: [spkiEnd, infoEnd, at] });
-      slot.inFlight.set(j.id, j);
+      slot.inFlight.push(j);
     }
     let worker: Worker;
     try {
@@ -204,9 +256,8 @@ export class CsrCheckPool {
     slot.worker = worker;
     worker.on('message', (msg: CheckResponse) => {
       for (const r of msg.results) {
-        const job = slot.inFlight.get(r.id);
+        const job = slot.inFlight.take(r.id);
         if (!job) continue;
-        slot.inFlight.delete(r.id);
         if ('error' in r) job.reject(new X509Error('ERR_X509_PARSE', r.error));
         else job.resolve({ ...job.csr, signatureValid: r.valid });
       }
@@ -242,9 +293,8 @@ export class CsrCheckPool {
 
   /** Re-checks everything a slot had sent or queued on the main thread. */
   #failOver(slot: Slot): void {
-    const jobs = [...slot.inFlight.values(), ...slot.queued];
-    slot.inFlight.clear();
-    slot.queued = [];
+    const jobs = [...slot.inFlight.takeAll(), ...slot.queued];
+    slot.queued.length = 0;
     for (const j of jobs) checkInline(j.csr).then(j.resolve, j.reject);
   }
 
