@@ -216,6 +216,46 @@ function secretOf(key: SigningKey): Secret {
   return secret;
 }
 
+/** One DER element of `der` at `at`: its tag, contents and where the next element starts. */
+function derElement(der: Uint8Array, at: number, tag: number): { start: number; end: number } {
+  if (der[at] !== tag) throw new Error(`PKCS#8: expected DER tag 0x${tag.toString(16)} at ${at}`);
+  let len = der[at + 1] ?? 0;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 3) throw new Error('PKCS#8: unsupported DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (der[start + i] ?? 0);
+    start += n;
+  }
+  if (start + len > der.length) throw new Error('PKCS#8: truncated DER');
+  return { start, end: start + len };
+}
+
+/**
+ * The private scalar of an EC key, from its PKCS#8 DER (PrivateKeyInfo →
+ * ECPrivateKey → privateKey). Not through a JWK export: Node 20 can deadlock
+ * exporting a generated key as JWK (it allocates V8 strings while holding the
+ * key's mutex; a garbage collection then may destroy the key-generation job,
+ * which takes the same mutex). The DER copy is wiped after use.
+ */
+function ecPrivateScalar(keyObject: KeyObject): bigint {
+  const der = keyObject.export({ type: 'pkcs8', format: 'der' });
+  try {
+    const info = derElement(der, 0, 0x30);
+    const version = derElement(der, info.start, 0x02);
+    const algorithm = derElement(der, version.end, 0x30);
+    const octets = derElement(der, algorithm.end, 0x04);
+    const ecKey = derElement(der, octets.start, 0x30);
+    const ecVersion = derElement(der, ecKey.start, 0x02);
+    const d = derElement(der, ecVersion.end, 0x04);
+    if (d.end === d.start) throw new Error('EC private key has no scalar');
+    return bytesToBigInt(der.subarray(d.start, d.end));
+  } finally {
+    der.fill(0);
+  }
+}
+
 function wrap(type: KeyType, keyObject: KeyObject): SigningKey {
   // The SPKI OpenSSL exports is what Go's x509.MarshalPKIXPublicKey produces:
   // uncompressed point + namedCurve OID, or rsaEncryption with NULL parameters.
@@ -227,9 +267,7 @@ function wrap(type: KeyType, keyObject: KeyObject): SigningKey {
   });
   if (type === 'EC_P256' || type === 'EC_P384') {
     const { curve } = EC_PARAMS[type];
-    const d = keyObject.export({ format: 'jwk' }).d;
-    if (d === undefined) throw new Error('EC private key has no scalar');
-    secrets.set(key, { alg: 'ec', keyObject, curve, d: bytesToBigInt(Buffer.from(d, 'base64url')) });
+    secrets.set(key, { alg: 'ec', keyObject, curve, d: ecPrivateScalar(keyObject) });
   } else {
     secrets.set(key, { alg: 'rsa', keyObject, modulusBits: RSA_BITS[type] });
   }
