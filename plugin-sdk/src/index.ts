@@ -24,6 +24,7 @@ export { toGrpcHandlers, addService } from './handlers.js';
 export type { ServiceImpl, ServiceRegistrar } from './handlers.js';
 export { LeanGrpcServer } from './transport/server.js';
 export { StreamTable } from './transport/stream-table.js';
+export { SwapQueue } from './transport/swap-queue.js';
 export { HpackDecoder, HpackError, HPACK_POST_HTTP, encodeLiteral as encodeHpackLiteral, huffmanDecode } from './transport/hpack.js';
 export type { HeaderField as HpackHeaderField } from './transport/hpack.js';
 export type { ServerMethod, ServerCall as LeanServerCall, LeanGrpcServerOptions } from './transport/server.js';

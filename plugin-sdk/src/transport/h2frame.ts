@@ -6,6 +6,7 @@
  */
 
 import type * as net from 'node:net';
+import { SwapQueue } from './swap-queue.js';
 
 /** The client connection preface. */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -161,17 +162,11 @@ export class H2FrameInput {
 /**
  * Frames queued during one tick of the event loop, written together at its
  * end: the first {@link push} (or {@link schedule}) of a tick schedules
- * `flush`, which hands everything queued by then to {@link drain}.
- *
- * The queue is one of two arrays kept for the connection's life and emptied
- * in place, never replaced: a connection's arrays are old-generation objects
- * soon after it opens, and an old array dropped while it still pointed at a
- * call's frames would keep them (and what they reference) from dying young.
+ * `flush`, which hands everything queued by then to {@link drain}. The queue
+ * is a {@link SwapQueue} (never replaced, for the reason given there).
  */
 export class H2FrameOutput {
-  #parts: Buffer[] = [];
-  /** The other array; undefined while a drain uses it. */
-  #spare: Buffer[] | undefined = [];
+  readonly #parts = new SwapQueue<Buffer>();
   #scheduled = false;
 
   constructor(private readonly flush: () => void) {}
@@ -197,52 +192,7 @@ export class H2FrameOutput {
    */
   drain(use: (parts: readonly Buffer[]) => void): void {
     this.#scheduled = false;
-    const parts = this.#parts;
-    this.#parts = this.#spare ?? [];
-    this.#spare = undefined;
-    try {
-      if (parts.length > 0) use(parts);
-    } finally {
-      parts.length = 0;
-      this.#spare = parts;
-    }
-  }
-}
-
-/**
- * Callbacks queued to run together, in two arrays kept for the connection's
- * life and emptied in place (for the reason given at {@link H2FrameOutput}).
- */
-export class H2CallbackQueue {
-  #list: Array<(err?: Error | null) => void> = [];
-  #spare: Array<(err?: Error | null) => void> | undefined = [];
-
-  get length(): number {
-    return this.#list.length;
-  }
-
-  push(cb: (err?: Error | null) => void): void {
-    this.#list.push(cb);
-  }
-
-  /** Moves every queued callback to the end of `other`. */
-  moveTo(other: H2CallbackQueue): void {
-    for (const cb of this.#list) other.push(cb);
-    this.#list.length = 0;
-  }
-
-  /** Runs the callbacks queued so far, in order; those queued meanwhile wait for the next call. */
-  runAll(): void {
-    const list = this.#list;
-    if (list.length === 0) return;
-    this.#list = this.#spare ?? [];
-    this.#spare = undefined;
-    try {
-      for (const cb of list) cb();
-    } finally {
-      list.length = 0;
-      this.#spare = list;
-    }
+    this.#parts.drain(use);
   }
 }
 

@@ -12,9 +12,10 @@
  * leaves in one socket write.
  */
 import type * as net from 'node:net';
-import { H2CallbackQueue, H2Error, H2Flag, H2Frame, H2FrameInput, H2FrameOutput, H2_MAX_WINDOW, writeH2Frames, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
+import { H2Error, H2Flag, H2Frame, H2FrameInput, H2FrameOutput, H2_MAX_WINDOW, writeH2Frames, h2FrameHeader, h2GoawayFrame, h2U32Frame } from './h2frame.js';
 import { HpackDecoder, HpackError, encodeLiteral, type HeaderField } from './hpack.js';
 import { StreamTable } from './stream-table.js';
+import { SwapQueue } from './swap-queue.js';
 
 
 
@@ -183,6 +184,12 @@ interface Continuation {
   size: number;
 }
 
+type WriteCallback = (err?: Error | null) => void;
+
+const runEach = (cbs: readonly WriteCallback[]): void => {
+  for (const cb of cbs) cb();
+};
+
 /**
  * An HTTP/2 server connection on a connected socket. New request streams go
  * to `onStream`, which sets the stream's callbacks synchronously; `onGone`
@@ -206,9 +213,9 @@ export class H2ServerConnection {
   private settingsAcked = false;
   private readonly output = new H2FrameOutput(() => this.flush());
   /** Write callbacks of the bytes in `out`. */
-  private readonly outCallbacks = new H2CallbackQueue();
+  private readonly outCallbacks = new SwapQueue<WriteCallback>();
   /** Write callbacks waiting for the socket to drain. */
-  private readonly drainWaiters = new H2CallbackQueue();
+  private readonly drainWaiters = new SwapQueue<WriteCallback>();
   private peerInitialWindow = 65535;
   private peerMaxFrame = 16384;
   private connSendWindow = 65535;
@@ -316,8 +323,7 @@ export class H2ServerConnection {
     this.output.drain((out) => {
       if (!this.dead) wait = !writeH2Frames(this.socket, out) || this.drainWaiters.length > 0;
     });
-    if (wait) this.outCallbacks.moveTo(this.drainWaiters);
-    else this.outCallbacks.runAll();
+    this.outCallbacks.drain(wait ? (cbs) => cbs.forEach((cb) => this.drainWaiters.push(cb)) : runEach);
   }
 
   /**
@@ -362,7 +368,7 @@ export class H2ServerConnection {
 
   private onDrain(): void {
     this.owedControl = 0;
-    this.drainWaiters.runAll();
+    this.drainWaiters.drain(runEach);
   }
 
   /** @internal */

@@ -15,6 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { SwapQueue } from '@spire-ts/plugin-sdk';
 import {
   X509Error,
   parseCSRUnchecked,
@@ -60,9 +61,7 @@ interface Slot {
   /** Sent to the worker, not answered yet. */
   inFlight: JobFifo;
   /** Waiting for this turn's flush. */
-  queued: Job[];
-  /** The other queue array, while a flush is not using it: the two are emptied in place, never replaced (see {@link JobFifo}). */
-  spare: Job[] | undefined;
+  readonly queued: SwapQueue<Job>;
 }
 
 /**
@@ -159,7 +158,7 @@ export class CsrCheckPool {
   constructor(o: CsrCheckPoolOptions = {}) {
     const threads = o.threads ?? defaultCsrCheckThreads();
     if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`threads must be a non-negative integer, got ${String(threads)}`);
-    this.#slots = Array.from({ length: threads }, () => ({ worker: undefined, inFlight: new JobFifo(), queued: [], spare: [] }));
+    this.#slots = Array.from({ length: threads }, () => ({ worker: undefined, inFlight: new JobFifo(), queued: new SwapQueue<Job>() }));
     this.#log = o.log;
     this.#inline = threads === 0;
   }
@@ -202,21 +201,14 @@ export class CsrCheckPool {
   #flush(): void {
     this.#flushScheduled = false;
     for (const slot of this.#slots) {
-      if (slot.queued.length === 0) continue;
-      const jobs = slot.queued;
-      slot.queued = slot.spare ?? [];
-      slot.spare = undefined;
-      try {
+      slot.queued.drain((jobs) => {
         if (this.#inline) for (const j of jobs) checkInline(j.csr).then(j.resolve, j.reject);
         else this.#send(slot, jobs);
-      } finally {
-        jobs.length = 0;
-        slot.spare = jobs;
-      }
+      });
     }
   }
 
-  #send(slot: Slot, jobs: Job[]): void {
+  #send(slot: Slot, jobs: readonly Job[]): void {
     let size = 0;
     for (const j of jobs) size += j.csr.publicKeyDer.length + j.csr.info.length + j.csr.signature.length;
     // The CSR fields are views of the whole request message: copy just them into one buffer to transfer.
@@ -293,8 +285,8 @@ export class CsrCheckPool {
 
   /** Re-checks everything a slot had sent or queued on the main thread. */
   #failOver(slot: Slot): void {
-    const jobs = [...slot.inFlight.takeAll(), ...slot.queued];
-    slot.queued.length = 0;
+    const jobs = slot.inFlight.takeAll();
+    slot.queued.drain((queued) => jobs.push(...queued));
     for (const j of jobs) checkInline(j.csr).then(j.resolve, j.reject);
   }
 
