@@ -36,4 +36,20 @@ describe('Registrations', () => {
     r.add(5);
     expect(r.values()).toEqual([5]);
   });
+
+  it('forEach skips what is unregistered during the walk and leaves what is registered for the next one', () => {
+    const r = new Registrations<string>();
+    const offs = new Map<string, () => void>();
+    for (const v of ['a', 'b', 'c']) offs.set(v, r.add(v));
+    const walked: string[] = [];
+    r.forEach((v) => {
+      walked.push(v);
+      if (v === 'a') {
+        offs.get('b')!();
+        r.add('d');
+      }
+    });
+    expect(walked).toEqual(['a', 'c']);
+    expect(r.values()).toEqual(['a', 'c', 'd']);
+  });
 });

@@ -75,8 +75,6 @@ interface Subscription {
   readonly selectors: ReadonlySet<string>;
   readonly listener: WorkloadUpdateListener;
   seen: readonly object[];
-  /** False once unsubscribed (a notification round may still hold it). */
-  active: boolean;
 }
 
 export interface IdentityCacheOptions {
@@ -357,15 +355,8 @@ export class IdentityCache {
 
   subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): { unsubscribe: () => void; set: ReadonlySet<string> } {
     const set = new Set(selectors.map(selectorKey));
-    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)), active: true };
-    const remove = this.#subs.add(sub);
-    return {
-      unsubscribe: () => {
-        sub.active = false;
-        remove();
-      },
-      set,
-    };
+    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)) };
+    return { unsubscribe: this.#subs.add(sub), set };
   }
 
   #matchingRecs(selectors: ReadonlySet<string>): readonly Rec[] {
@@ -429,18 +420,17 @@ export class IdentityCache {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      for (const sub of this.#subs.values()) {
-        if (!sub.active) continue;
+      this.#subs.forEach((sub) => {
         const update = this.update(sub.selectors);
         const view = this.#view(update);
-        if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) continue;
+        if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) return;
         sub.seen = view;
         try {
           sub.listener(update);
         } catch (err) {
           this.#o.log.warn('Workload update listener failed', { error: (err as Error)?.message ?? String(err) });
         }
-      }
+      });
     });
   }
 }

@@ -193,14 +193,7 @@ export class AgentManager implements WorkloadCache {
    * SubscribeToBundleChanges). Returns the idempotent unsubscribe function.
    */
   subscribeToBundles(listener: () => void): () => void {
-    let active = true;
-    const remove = this.#bundleListeners.add(() => {
-      if (active) listener();
-    });
-    return () => {
-      active = false;
-      remove();
-    };
+    return this.#bundleListeners.add(listener);
   }
 
   // ---- WorkloadCache ----
@@ -345,13 +338,13 @@ export class AgentManager implements WorkloadCache {
     this.#federatedTds = tds;
     if (this.#cache.setBundles(bundle, federated) && this.#bundleListeners.size > 0) {
       queueMicrotask(() => {
-        for (const l of this.#bundleListeners.values()) {
+        this.#bundleListeners.forEach((l) => {
           try {
             l();
           } catch (err) {
             this.#log.warn('Bundle change listener failed', { error: (err as Error)?.message ?? String(err) });
           }
-        }
+        });
       });
     }
     if (accepted) {

@@ -42,8 +42,6 @@ interface Subscription {
   readonly listener: WorkloadUpdateListener;
   /** What the subscriber last saw, by object identity (all stored objects are immutable). */
   seen: readonly object[];
-  /** False once unsubscribed (a notification round may still hold it). */
-  active: boolean;
 }
 
 interface CachedJwt {
@@ -195,12 +193,8 @@ export class StaticWorkloadCache implements WorkloadCache {
 
   subscribe(selectors: readonly Selector[], listener: WorkloadUpdateListener): () => void {
     const set = new Set(selectors.map(selectorKey));
-    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.#update(set)), active: true };
-    const remove = this.#subscriptions.add(sub);
-    return () => {
-      sub.active = false;
-      remove();
-    };
+    const sub: Subscription = { selectors: set, listener, seen: this.#view(this.#update(set)) };
+    return this.#subscriptions.add(sub);
   }
 
   /** Number of live subscriptions (for health and tests). */
@@ -237,18 +231,17 @@ export class StaticWorkloadCache implements WorkloadCache {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      for (const sub of this.#subscriptions.values()) {
-        if (!sub.active) continue;
+      this.#subscriptions.forEach((sub) => {
         const update = this.#update(sub.selectors);
         const view = this.#view(update);
-        if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) continue;
+        if (view.length === sub.seen.length && view.every((o, i) => o === sub.seen[i])) return;
         sub.seen = view;
         try {
           sub.listener(update);
         } catch {
           // A listener's failure is its own; the others still hear about the change.
         }
-      }
+      });
     });
   }
 }

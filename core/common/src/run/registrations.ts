@@ -52,9 +52,15 @@ export class Registrations<T> {
     return out;
   }
 
-  /** Calls `fn` with each registered value, oldest first; `fn` must not register or unregister. */
+  /**
+   * Calls `fn` with each value registered now, oldest first. `fn` may
+   * register and unregister: values registered meanwhile wait for the next
+   * walk, and values unregistered meanwhile are skipped.
+   */
   forEach(fn: (value: T) => void): void {
-    for (let l = this.#head.next!; l !== this.#head; l = l.next!) fn(l.value as T);
+    const links: Link<T>[] = [];
+    for (let l = this.#head.next!; l !== this.#head; l = l.next!) links.push(l);
+    for (const l of links) if (l.prev !== undefined) fn(l.value as T);
   }
 
   #unlink(link: Link<T>): void {
