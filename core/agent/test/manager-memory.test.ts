@@ -165,6 +165,31 @@ describe('IdentityCache', () => {
     expect(cache.record('a')?.svid).toBeUndefined();
     expect(cache.svidCount).toBe(0);
   });
+
+  it('finds nothing due without walking again until a renewal time, a change or a request', async () => {
+    const time = new FakeTime();
+    const server = await TestServer.create(time);
+    const cache = new IdentityCache({ ...options, maxSvids: 1 });
+    const [a, b] = [entry('a', '/a', ['unix:uid:1']), entry('b', '/b', ['unix:uid:2'])];
+    server.put(a);
+    server.put(b);
+    cache.replaceEntries([a, b].map((e) => ({ entry: e, view: toWorkloadEntry(e, TD) as Exclude<ReturnType<typeof toWorkloadEntry>, string> })));
+    expect(cache.due(0).map((d) => [d.entryId, d.reason])).toEqual([['a', 'prefetch']]);
+    const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
+    if (!o?.ok) throw new Error('mint failed');
+    cache.store(o.due, { ...o, rotateAt: 5000 });
+    // The cache is full: b is not prefetched, and nothing is due before a's renewal.
+    expect(cache.due(1)).toEqual([]);
+    expect(cache.due(4999)).toEqual([]);
+    // A workload asking for b makes it due at once, beyond the size bound.
+    expect(cache.touch(new Set(['unix:uid:2']))).toBe(true);
+    expect(cache.due(2).map((d) => [d.entryId, d.reason])).toEqual([['b', 'requested']]);
+    // So does a subscriber to b (the request is still pending too).
+    const sub = cache.subscribe([{ type: 'unix', value: 'uid:2' }], () => {});
+    expect(cache.due(3).map((d) => [d.entryId, d.reason])).toEqual([['b', 'subscribed']]);
+    sub.unsubscribe();
+    expect(cache.due(5000).map((d) => [d.entryId, d.reason])).toEqual([['b', 'requested'], ['a', 'rotation']]);
+  });
 });
 
 describe('IdentityCache updates by selector set', () => {

@@ -51,7 +51,7 @@ async function createEntries(specs: { path: string; uid: number; extra?: Record<
 }
 
 /** Waits until a sync returns `n` entries (the server's entry cache refreshes asynchronously). */
-async function syncUntil(n: number, known?: ReadonlyMap<string, AgentEntry>): Promise<AgentEntry[]> {
+async function syncUntil(n: number, known?: ReadonlyMap<string, AgentEntry>): Promise<readonly AgentEntry[]> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const got = await agent.api.syncAuthorizedEntries(known);
@@ -62,7 +62,7 @@ async function syncUntil(n: number, known?: ReadonlyMap<string, AgentEntry>): Pr
 }
 
 describe('AgentServerApi', () => {
-  let first: AgentEntry[];
+  let first: readonly AgentEntry[];
   let webId: string;
 
   it('syncs a few entries in one response, with the fields of the agent output mask', async () => {
@@ -100,7 +100,7 @@ describe('AgentServerApi', () => {
     const del = all.find((e) => e.spiffeId === `spiffe://${TD}/bulk/8`)!;
     await unary(c.BatchDeleteEntry.bind(c), { ids: [del.id] });
     const deadline = Date.now() + 15_000;
-    let next: AgentEntry[];
+    let next: readonly AgentEntry[];
     for (;;) {
       next = await agent.api.syncAuthorizedEntries(known);
       if (next.length === 511 && next.find((e) => e.id === bulk.id)?.hint === 'changed') break;
@@ -113,6 +113,25 @@ describe('AgentServerApi', () => {
     expect(next.some((e) => e.id === del.id)).toBe(false);
     const other = all.find((e) => e.spiffeId === `spiffe://${TD}/bulk/9`)!;
     expect(next.find((e) => e.id === other.id)).toBe(other);
+
+    // Nothing changed since: the revision pages are the last sync's byte for byte, so the
+    // answer is the last sync's entries, as they were, whatever the caller says it holds.
+    const again = await agent.api.syncAuthorizedEntries(new Map());
+    expect(again).toHaveLength(511);
+    expect(again.every((e, i) => e === next[i])).toBe(true);
+    // A change makes the pages differ: decoded and fetched again.
+    const upd2 = await unary(c.BatchUpdateEntry.bind(c), { entries: [{ id: other.id, hint: 'changed too' }], input_mask: { hint: true } });
+    expect(upd2.results[0]?.status?.code, upd2.results[0]?.status?.message).toBe(0);
+    const deadline2 = Date.now() + 15_000;
+    let third: readonly AgentEntry[];
+    for (;;) {
+      third = await agent.api.syncAuthorizedEntries(new Map(next.map((e) => [e.id, e])));
+      if (third.find((e) => e.id === other.id)?.hint === 'changed too') break;
+      if (Date.now() > deadline2) throw new Error('the second update never reached the agent');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(third).toHaveLength(511);
+    expect(third.find((e) => e.id === bulk.id)).toBe(changed);
   }, 60_000);
 
   it('signs X.509-SVIDs for its entries (per-entry errors for others) and JWT-SVIDs', async () => {

@@ -94,6 +94,8 @@ export class AgentManager implements WorkloadCache {
   #mintQueued = false;
   /** Every entry of the last successful sync (also those the workload cache does not serve), for the next one. */
   #known = new Map<string, AgentEntry>();
+  /** The list the last committed sync returned ({@link #known} holds exactly its entries). */
+  #lastEntries: readonly AgentEntry[] | undefined;
   #rejected = new Map<string, string>();
   /** Federated trust domains the accepted entries name (other than our own), as of the last sync. */
   #federatedTds: string[] = [];
@@ -301,7 +303,11 @@ export class AgentManager implements WorkloadCache {
     // client reuses what it holds at the same revision): with ten thousand entries, checking,
     // indexing and copying them all again every few seconds blocked the Workload API for
     // ~0.1 s and left megabytes of old-generation garbage per sync.
-    const unchanged = entries.length === this.#known.size && entries.every((e) => typeof e?.id === 'string' && this.#known.get(e.id) === e);
+    // The client hands back the very array of the last sync when the server's revision pages
+    // are byte for byte the same: then not even the ten thousand lookups are needed.
+    const unchanged =
+      (entries === this.#lastEntries && entries.length === this.#known.size) ||
+      (entries.length === this.#known.size && entries.every((e) => typeof e?.id === 'string' && this.#known.get(e.id) === e));
     let accepted: { entry: AgentEntry; view: WorkloadEntry }[] | undefined;
     let rejected = this.#rejected;
     let tds = this.#federatedTds;
@@ -334,6 +340,7 @@ export class AgentManager implements WorkloadCache {
 
     // Everything fetched and checked: commit.
     if (!unchanged) this.#known = new Map(entries.filter((e) => typeof e?.id === 'string').map((e) => [e.id, e]));
+    this.#lastEntries = entries;
     this.#rejected = rejected;
     this.#federatedTds = tds;
     if (this.#cache.setBundles(bundle, federated) && this.#bundleListeners.size > 0) {

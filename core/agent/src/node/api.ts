@@ -10,13 +10,24 @@ import { messageReader } from '@spire-ts/common';
 import type { Bundle } from '@spire-ts/common';
 import type { serverApiAgentV1, serverApiBundleV1, serverApiEntryV1, serverApiSvidV1, apiTypes } from '@spire-ts/proto';
 import { unaryCall, type ServerConnection } from './connection.js';
-import { AGENT_ENTRY_MASK, bundleFromProto, entryFromProto, entryIsStale } from './convert.js';
+import { AGENT_ENTRY_MASK, bundleFromProto, entryFromProto, entryIsStale, type EntryWire } from './convert.js';
+import { decodeSyncResponse, type SyncResponseWire } from './sync-wire.js';
 import { isGrpcError } from './errors.js';
 import type { Logger } from '@spire-ts/common';
 import type { AgentEntry, AgentServerApi, JwtSvidResult, X509SvidResult } from './server-api.js';
 
 /** Longest one entry sync may take. */
 const SYNC_TIMEOUT_MS = 60_000;
+
+/** What grpc-js attaches to a generated client's method. */
+interface SyncMethodAttrs {
+  path: string;
+  requestSerialize(value: serverApiEntryV1.SyncAuthorizedEntriesRequest): Buffer;
+}
+
+function yieldToIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 export class ServerApiClient implements AgentServerApi {
   constructor(
@@ -25,15 +36,32 @@ export class ServerApiClient implements AgentServerApi {
     private readonly log: Logger,
   ) {}
 
-  syncAuthorizedEntries(known: ReadonlyMap<string, AgentEntry> = new Map()): Promise<AgentEntry[]> {
+  /**
+   * The last paged sync: its revision pages as received and what it
+   * returned, when that was every entry they listed. Revision pages carry
+   * each entry's id, revision and creation time, so pages byte for byte the
+   * same mean the same entries: the agent's own objects from last time are
+   * the answer, without decoding anything (the common case: nothing changed
+   * since the last sync, 5 s ago).
+   */
+  #last: { pages: Buffer[]; result: readonly AgentEntry[] } | undefined;
+
+  syncAuthorizedEntries(known: ReadonlyMap<string, AgentEntry> = new Map()): Promise<readonly AgentEntry[]> {
     return this.conn.with('spire.api.server.entry.v1.Entry', async (client) => {
-      const call = client.SyncAuthorizedEntries({ deadline: Date.now() + SYNC_TIMEOUT_MS });
-      const reader = messageReader<serverApiEntryV1.SyncAuthorizedEntriesResponse__Output>(call);
+      // Requests are encoded by the generated client's serializer; responses are
+      // compared with the last sync's as bytes, and decoded by sync-wire.ts.
+      const method = client.SyncAuthorizedEntries as unknown as SyncMethodAttrs;
+      const call = client.makeBidiStreamRequest<serverApiEntryV1.SyncAuthorizedEntriesRequest, Buffer>(
+        method.path,
+        method.requestSerialize,
+        (bytes) => bytes,
+        { deadline: Date.now() + SYNC_TIMEOUT_MS },
+      );
+      const reader = messageReader<Buffer>(call);
       // Entry id → the entry; undefined while the agent still has to ask for it. Unchanged
-      // entries are the agent's own objects, keyed by their own id strings, so a sync that
-      // changed nothing keeps hardly anything it decoded (10,000 revisions every 5 s).
+      // entries are the agent's own objects, keyed by their own id strings.
       const result = new Map<string, AgentEntry | undefined>();
-      const take = (entries: readonly apiTypes.Entry__Output[], onlyAsked: boolean): void => {
+      const take = (entries: readonly EntryWire[], onlyAsked: boolean): void => {
         for (const e of entries) {
           try {
             const entry = entryFromProto(e);
@@ -45,48 +73,90 @@ export class ServerApiClient implements AgentServerApi {
           }
         }
       };
-      const recv = async (what: string): Promise<serverApiEntryV1.SyncAuthorizedEntriesResponse__Output> => {
+      let received = 0;
+      const recv = async (what: string): Promise<Buffer> => {
+        // Pages already buffered would otherwise all be handled in one event-loop turn:
+        // from the second on, let waiting Workload API calls run between pages.
+        if (received++ > 0) await yieldToIo();
         const res = await reader.next();
         if (!res) throw new Error(`the server ended SyncAuthorizedEntries while the agent expected ${what}`);
         return res;
       };
+      const decode = (bytes: Buffer): SyncResponseWire => {
+        try {
+          return decodeSyncResponse(bytes);
+        } catch (err) {
+          throw new Error(`the server sent a malformed SyncAuthorizedEntriesResponse: ${(err as Error).message}`, { cause: err });
+        }
+      };
       try {
         call.write({ output_mask: AGENT_ENTRY_MASK });
-        let res = await recv('the first response');
-        if (res.entry_revisions.length === 0) {
-          take(res.entries, false);
-          call.end();
-          return [...result.values()].filter((e): e is AgentEntry => e !== undefined);
-        }
-        const pageSize = res.entry_revisions.length;
+        const last = this.#last;
+        const pages: Buffer[] = [await recv('the first response')];
+        // True while every page so far is the last sync's: those are not decoded yet.
+        let same = last !== undefined && pages[0]!.equals(last.pages[0]!);
+        let pageSize = 0;
+        let listed = 0;
         const needFull: string[] = [];
-        const revisions = (page: readonly serverApiEntryV1.EntryRevision__Output[]): void => {
-          for (const r of page) {
-            const rev = Number(r.revision_number);
+        const revisions = (bytes: Buffer, first: boolean): boolean => {
+          const res = decode(bytes);
+          if (!first && res.entries.length > 0) throw new Error('the server sent entries while the agent expected entry revisions');
+          if (first) pageSize = res.entry_revisions.length;
+          for (const r of res.entry_revisions) {
+            const rev = r.revision_number;
             if (!r.id || !(rev >= 0)) {
-              this.log.warn('Received malformed entry revision from SPIRE server; are the server and agent versions compatible?', { entry_id: r.id, revision: String(r.revision_number) });
+              this.log.warn('Received malformed entry revision from SPIRE server; are the server and agent versions compatible?', { entry_id: r.id, revision: String(rev) });
               continue;
             }
+            listed++;
             const have = known.get(r.id);
-            if (have && !entryIsStale(have, rev, Number(r.created_at))) {
+            if (have && !entryIsStale(have, rev, r.created_at)) {
               result.set(have.id, have);
             } else {
               result.set(r.id, undefined);
               needFull.push(r.id);
             }
           }
+          return res.more;
         };
-        revisions(res.entry_revisions);
-        while (res.more) {
-          res = await recv('more entry revisions');
-          if (res.entries.length > 0) throw new Error('the server sent entries while the agent expected entry revisions');
-          revisions(res.entry_revisions);
+        let more: boolean;
+        if (same) {
+          more = last!.pages.length > 1;
+        } else {
+          const res = decode(pages[0]!);
+          if (res.entry_revisions.length === 0) {
+            // Everything in one response: no revisions to compare next time.
+            this.#last = undefined;
+            take(res.entries, false);
+            call.end();
+            return [...result.values()].filter((e): e is AgentEntry => e !== undefined);
+          }
+          more = revisions(pages[0]!, true);
+        }
+        while (more) {
+          const bytes = await recv('more entry revisions');
+          const i = pages.push(bytes) - 1;
+          if (same && i < last!.pages.length && bytes.equals(last!.pages[i]!)) {
+            more = i < last!.pages.length - 1;
+            continue;
+          }
+          if (same) {
+            // The first page that differs: the ones before it are decoded after all.
+            same = false;
+            for (let k = 0; k < i; k++) revisions(pages[k]!, k === 0);
+          }
+          more = revisions(bytes, false);
+        }
+        if (same) {
+          call.end();
+          // The very array of last time (frozen): the caller can tell nothing changed at a glance.
+          return last!.result;
         }
         needFull.sort();
         for (let i = 0; i < needFull.length; i += pageSize) {
           call.write({ ids: needFull.slice(i, i + pageSize) });
           for (;;) {
-            res = await recv('the entries it asked for');
+            const res = decode(await recv('the entries it asked for'));
             if (res.entry_revisions.length > 0) throw new Error('the server sent entry revisions while the agent expected entries');
             take(res.entries, true);
             if (!res.more) break;
@@ -94,7 +164,10 @@ export class ServerApiClient implements AgentServerApi {
         }
         call.end();
         // An entry asked for but not sent (deleted meanwhile) is left out.
-        return [...result.values()].filter((e): e is AgentEntry => e !== undefined);
+        const out = Object.freeze([...result.values()].filter((e): e is AgentEntry => e !== undefined));
+        // Only a sync that returned every entry its pages listed answers for the same pages next time.
+        this.#last = out.length === listed && listed === result.size ? { pages: pages.map((b) => Buffer.from(b)), result: out } : undefined;
+        return out;
       } finally {
         reader.close();
         call.cancel();

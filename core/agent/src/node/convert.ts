@@ -66,7 +66,13 @@ const NO_TRUST_DOMAINS: readonly string[] = Object.freeze([]);
  * The entry is deeply frozen, so the agent's cache can share its selectors
  * rather than copy them.
  */
-export function entryFromProto(e: apiTypes.Entry__Output): AgentEntry {
+/** The fields of a `spire.api.types.Entry` the agent reads (as proto-loader or sync-wire.ts decodes them). */
+export type EntryWire = Pick<
+  apiTypes.Entry__Output,
+  'id' | 'spiffe_id' | 'selectors' | 'federates_with' | 'admin' | 'downstream' | 'revision_number' | 'store_svid' | 'hint' | 'created_at' | 'additional_attributes'
+>;
+
+export function entryFromProto(e: EntryWire): AgentEntry {
   const spiffeId = spiffeIdString(e.spiffe_id);
   if (!e.id) throw new Error('the server returned an entry without id');
   if (!spiffeId) throw new Error(`the server returned entry ${e.id} without a SPIFFE ID`);

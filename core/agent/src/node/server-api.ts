@@ -41,7 +41,7 @@ export interface AgentServerApi {
    * changed entries are transferred in full; `entries` is then the complete
    * current set, reusing the known ones.
    */
-  syncAuthorizedEntries(known?: ReadonlyMap<string, AgentEntry>): Promise<AgentEntry[]>;
+  syncAuthorizedEntries(known?: ReadonlyMap<string, AgentEntry>): Promise<readonly AgentEntry[]>;
   /** BatchNewX509SVID: one result per request, in order. */
   batchNewX509Svid(requests: readonly { readonly entryId: string; readonly csr: Uint8Array }[]): Promise<X509SvidResult[]>;
   newJwtSvid(entryId: string, audience: readonly string[]): Promise<JwtSvidResult>;
