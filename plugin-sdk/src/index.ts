@@ -22,12 +22,12 @@ export {
 export type { PluginType, PluginSide } from './plugin-types.js';
 export { toGrpcHandlers, addService } from './handlers.js';
 export type { ServiceImpl, ServiceRegistrar } from './handlers.js';
-export { LeanGrpcServer } from './transport/server.js';
+export { EncodedMessage, LeanGrpcServer, ServerCall as LeanServerCall } from './transport/server.js';
 export { StreamTable } from './transport/stream-table.js';
 export { SwapQueue } from './transport/swap-queue.js';
 export { HpackDecoder, HpackError, HPACK_POST_HTTP, encodeLiteral as encodeHpackLiteral, huffmanDecode } from './transport/hpack.js';
 export type { HeaderField as HpackHeaderField } from './transport/hpack.js';
-export type { ServerMethod, ServerCall as LeanServerCall, LeanGrpcServerOptions } from './transport/server.js';
+export type { ServerMethod, LeanGrpcServerOptions } from './transport/server.js';
 export type { H2ServerOptions } from './transport/h2server.js';
 export { H2Error, H2Flag, H2Frame, H2_MAX_WINDOW, H2_PREFACE, H2_DEFAULT_MAX_FRAME, H2FrameInput, H2FrameOutput, h2FrameHeader, h2GoawayFrame, h2U32Frame, writeH2Frames } from './transport/h2frame.js';
 export type { H2FrameInputOptions } from './transport/h2frame.js';

@@ -83,6 +83,16 @@ function writeMessage(stream: H2ServerStream, bytes: Buffer, cb?: (err?: Error |
  * with err's status; `cancelled` and the 'cancelled' event report the
  * client going away or the deadline passing.
  */
+/**
+ * A response message already in protobuf wire form, for {@link ServerCall}'s
+ * `write`: sent as it is, not through the method's serializer. For messages
+ * a handler can encode far more cheaply than a general serializer (large,
+ * regular, or the same for many callers).
+ */
+export class EncodedMessage {
+  constructor(readonly bytes: Buffer) {}
+}
+
 export class ServerCall extends Duplex {
   request: unknown = undefined;
   readonly metadata: grpc.Metadata;
@@ -208,7 +218,7 @@ export class ServerCall extends Duplex {
     }
     let bytes: Buffer;
     try {
-      bytes = this.method.responseSerialize(chunk);
+      bytes = chunk instanceof EncodedMessage ? chunk.bytes : this.method.responseSerialize(chunk);
     } catch (err) {
       cb(err as Error);
       return;

@@ -5,7 +5,7 @@
  * transport; handlers here only scope what they answer to the caller.
  */
 import type { ServiceImpl } from '@spire-ts/plugin-sdk';
-import { toServiceError } from '@spire-ts/plugin-sdk';
+import { EncodedMessage, LeanServerCall, toServiceError } from '@spire-ts/plugin-sdk';
 import type { apiTypes, serverApiEntryV1 } from '@spire-ts/proto';
 import { callerOf } from './caller.js';
 import { Status, apiError, internal, invalidArgument, notFound } from './errors.js';
@@ -16,6 +16,7 @@ import {
   applyEntryMask, checkStoredEntry, entryFiltersFromProto, entryFromProto, entryToProto, mergeEntry, type ProtoEntry,
 } from './convert/entry.js';
 import { batchCreateEntries } from './entry-create.js';
+import { encodeRevisionPage } from './sync-wire.js';
 
 type Impl = ServiceImpl<'spire.api.server.entry.v1.Entry'>;
 type Mask = apiTypes.EntryMask__Output | null | undefined;
@@ -194,7 +195,8 @@ export function entryService(deps: ApiDeps, opts: EntryServiceOptions = {}): Imp
 
 /** The bidi stream as the handler sees it (grpc-js's ServerDuplexStream or the lean server's call). */
 export interface SyncStream extends NodeJS.EventEmitter {
-  write(message: SyncResponse, cb?: (err?: Error | null) => void): boolean;
+  /** An {@link EncodedMessage} only where the call is the lean server's. */
+  write(message: SyncResponse | EncodedMessage, cb?: (err?: Error | null) => void): boolean;
   end(): unknown;
   readonly cancelled?: boolean;
 }
@@ -233,7 +235,7 @@ class RequestReader {
   }
 }
 
-function send(call: SyncStream, message: SyncResponse): Promise<void> {
+function send(call: SyncStream, message: SyncResponse | EncodedMessage): Promise<void> {
   return new Promise((resolve, reject) => {
     call.write(message, (err) => (err ? reject(err) : resolve()));
   });
@@ -262,22 +264,31 @@ export async function syncAuthorizedEntries(
       await send(call, { entries: entries.map(full), entry_revisions: [], more: false });
       return void call.end();
     }
+    // On the lean server, revision pages are encoded directly (sync-wire.ts): the same bytes, far cheaper.
+    const lean = call instanceof LeanServerCall;
     for (let i = 0; i < entries.length; i += pageSize) {
       const page = entries.slice(i, i + pageSize);
+      const more = i + pageSize < entries.length;
+      if (lean) {
+        await send(call, new EncodedMessage(encodeRevisionPage(page, more)));
+        continue;
+      }
       await send(call, {
         entry_revisions: page.map((e) => ({ id: e.id, revision_number: e.revisionNumber, created_at: e.createdAt })),
         entries: [],
-        more: i + pageSize < entries.length,
+        more,
       });
     }
-    const byId = new Map(entries.map((e) => [e.id, e]));
+    // Built only if the agent asks for entries: an agent whose entries are unchanged asks for none.
+    let byId: Map<string, RegistrationEntry> | undefined;
     for (;;) {
       const req = await reader.next();
       if (!req) break;
       const ids = [...new Set(req.ids ?? [])].sort();
+      if (ids.length > 0) byId ??= new Map(entries.map((e) => [e.id, e]));
       let batch: ProtoEntry[] = [];
       for (const id of ids) {
-        const e = byId.get(id);
+        const e = byId?.get(id);
         if (!e) continue;
         if (batch.length === pageSize) {
           await send(call, { entries: batch, entry_revisions: [], more: true });
