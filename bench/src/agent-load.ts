@@ -321,7 +321,7 @@ async function step(req: StepRequest, expectSvids: number): Promise<StepResult> 
     await new Promise((r) => setTimeout(r, 20));
   }
   const unanswered = windowOpen?.size ?? 0;
-  if (DEBUG) process.stderr.write(`[agent-load] ${req.method} at ${req.rate}/s: ${slow.length} calls over 3 ms: ${slow.join(' ')}\n`);
+  if (DEBUG) process.stderr.write(`[agent-load] ${req.method} at ${req.rate}/s, window from ${new Date(performance.timeOrigin + windowStart).toISOString()}: ${slow.length} calls over 3 ms: ${slow.join(" ")}\n`);
   for (let i = 0; i < unanswered; i++) lat.push(Infinity);
   lat.sort((a, b) => a - b);
   return {
