@@ -56,13 +56,16 @@ export function svidService(deps: ApiDeps): Impl {
     return caller.spiffeId;
   };
 
-  const mintJwt = async (id: ProtoId, audience: readonly string[] | undefined, ttlSeconds: number | undefined) => {
-    let spiffeId: string;
+  const workloadId = (id: ProtoId): string => {
     try {
-      spiffeId = workloadIdFromProto(deps.trustDomain, id);
+      return workloadIdFromProto(deps.trustDomain, id);
     } catch (err) {
       throw invalidArgument(`invalid SPIFFE ID: ${errorMessage(err)}`);
     }
+  };
+
+  /** `spiffeId`: checked already (a workload ID of this trust domain). */
+  const mintJwt = async (spiffeId: string, audience: readonly string[] | undefined, ttlSeconds: number | undefined) => {
     const aud = (audience ?? []).filter((a) => a !== '');
     if (aud.length === 0) throw invalidArgument('at least one audience is required');
     try {
@@ -133,7 +136,7 @@ export function svidService(deps: ApiDeps): Impl {
     },
 
     async MintJWTSVID(req) {
-      return { svid: await mintJwt(req.id, req.audience, req.ttl) };
+      return { svid: await mintJwt(workloadId(req.id), req.audience, req.ttl) };
     },
 
     async BatchNewX509SVID(req, call) {
@@ -149,7 +152,8 @@ export function svidService(deps: ApiDeps): Impl {
       const agentId = callingAgent(call);
       const entry = authorized(agentId, [req.entry_id]).get(req.entry_id);
       if (!entry) throw notFound('entry not found or not authorized');
-      return { svid: await mintJwt(protoFromId(entry.spiffeId), req.audience, entry.jwtSvidTtl) };
+      // The entry's SPIFFE ID was checked when it was stored; signJwtSvid checks its trust domain again.
+      return { svid: await mintJwt(entry.spiffeId, req.audience, entry.jwtSvidTtl) };
     },
 
     async NewDownstreamX509CA() {
