@@ -137,10 +137,15 @@ const loads: ChildProcess[] = [];
 
 try {
   if (PHASES.has('issue') || PHASES.has('jwt')) {
-    const floor = x509FloorRate();
-    const es256 = es256Rate();
-    report('x509_floor_per_second', floor, '/s', 0);
-    report('es256_sign_per_second', es256, '/s', 0);
+    // The floors are measured again after the load (below) and the higher of the two is
+    // used: on a shared VM one measurement can land in a slow moment, which would flatter
+    // the ratios.
+    let floor = x509FloorRate();
+    let es256 = es256Rate();
+    const remeasure = (): void => {
+      floor = Math.max(floor, x509FloorRate());
+      es256 = Math.max(es256, es256Rate());
+    };
 
     const [token] = await joinTokens(1, server.socketPath);
     const issuer = await attestJoinToken(server.port, rootsPem, token!);
@@ -166,6 +171,8 @@ try {
         lean ? x509BatchOpLean(lean, entryIds, csrs, BATCH) : x509BatchOp(svid, entryIds, csrs, BATCH),
       );
       if (r.failures) log(`BatchNewX509SVID failures: ${r.failures} (${r.firstFailure})`);
+      remeasure();
+      report('x509_floor_per_second', floor, '/s', 0);
       report('x509_svids_per_second', r.perSecond, '/s', 0);
       report('x509_issuance_ratio', r.perSecond / floor, '', 3);
       report('x509_batch_latency_p50', r.latencyP50Ms, 'ms');
@@ -185,6 +192,8 @@ try {
         if (!best || step.perSecond > best.r.perSecond) best = { r: step, concurrency };
       }
       const r = best!.r;
+      remeasure();
+      report('es256_sign_per_second', es256, '/s', 0);
       report('jwt_best_in_flight', best!.concurrency, '', 0);
       report('jwt_svids_per_second', r.perSecond, '/s', 0);
       report('jwt_mint_ratio', r.perSecond / es256, '', 3);
