@@ -5,7 +5,7 @@
  * answer per job is the verdict, or why OpenSSL refused the key.
  */
 import { parentPort } from 'node:worker_threads';
-import { publicKeyObjectAsync, verifySignature } from '@spire-ts/common';
+import { verifyCsrSignature } from './csr-verify.js';
 import type { CheckRequest, CheckResponse, CheckResult } from './csr-check.js';
 
 const port = parentPort;
@@ -22,8 +22,7 @@ async function run(msg: CheckRequest): Promise<CheckResponse> {
     const [spkiEnd, infoEnd, sigEnd] = job.ends;
     const spki = bytes.subarray(job.start, spkiEnd);
     try {
-      const key = await publicKeyObjectAsync(spki, 'CSR public key');
-      results.push({ id: job.id, valid: verifySignature(job.alg, key, bytes.subarray(spkiEnd, infoEnd), bytes.subarray(infoEnd, sigEnd)) });
+      results.push({ id: job.id, valid: await verifyCsrSignature(job.alg, spki, bytes.subarray(spkiEnd, infoEnd), bytes.subarray(infoEnd, sigEnd)) });
     } catch (err) {
       results.push({ id: job.id, error: (err as Error).message ?? String(err) });
     }

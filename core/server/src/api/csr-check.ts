@@ -6,7 +6,8 @@
  * KeyManager plugin). On the event loop the first two made the server's main
  * thread the bottleneck of BatchNewX509SVID; here the main thread only
  * parses the CSR (a few µs, with every structural check) and worker threads
- * import the key and verify the signature, batched per event-loop turn.
+ * verify the signature (csr-verify.ts: P-256 through the @spire-ts/ecverify
+ * addon, without the key import), batched per event-loop turn.
  *
  * Nothing is trusted from a worker but a boolean about bytes the main thread
  * chose. A worker that dies fails nothing: its jobs are re-checked on the
@@ -16,11 +17,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SwapQueue } from '@spire-ts/plugin-sdk';
+import { verifyCsrSignature } from './csr-verify.js';
 import {
   X509Error,
   parseCSRUnchecked,
-  publicKeyObjectAsync,
-  verifySignatureAsync,
   type CertificateRequest,
   type Logger,
   type UncheckedCertificateRequest,
@@ -133,8 +133,7 @@ export function defaultCsrCheckThreads(): number {
 
 /** Same outcome as `parseCSRAsync` for a parsed CSR: verdict, or the key OpenSSL refused. */
 async function checkInline(csr: UncheckedCertificateRequest): Promise<CertificateRequest> {
-  const key = await publicKeyObjectAsync(csr.publicKey, 'CSR public key');
-  return { ...csr, signatureValid: await verifySignatureAsync(csr.signatureAlgorithm, key, csr.info, csr.signature) };
+  return { ...csr, signatureValid: await verifyCsrSignature(csr.signatureAlgorithm, csr.publicKey, csr.info, csr.signature) };
 }
 
 /**
