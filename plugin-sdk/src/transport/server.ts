@@ -77,13 +77,6 @@ function writeMessage(stream: H2ServerStream, bytes: Buffer, cb?: (err?: Error |
 }
 
 /**
- * One call, in the shape grpc-js gives handlers: `request` and `metadata`,
- * and a Duplex stream of messages (read: requests, write: responses).
- * `end()` finishes with OK; `destroy(err)` or `emit('error', err)` finishes
- * with err's status; `cancelled` and the 'cancelled' event report the
- * client going away or the deadline passing.
- */
-/**
  * A response message already in protobuf wire form, for {@link ServerCall}'s
  * `write`: sent as it is, not through the method's serializer. For messages
  * a handler can encode far more cheaply than a general serializer (large,
@@ -93,6 +86,13 @@ export class EncodedMessage {
   constructor(readonly bytes: Buffer) {}
 }
 
+/**
+ * One call, in the shape grpc-js gives handlers: `request` and `metadata`,
+ * and a Duplex stream of messages (read: requests, write: responses).
+ * `end()` finishes with OK; `destroy(err)` or `emit('error', err)` finishes
+ * with err's status; `cancelled` and the 'cancelled' event report the
+ * client going away or the deadline passing.
+ */
 export class ServerCall extends Duplex {
   request: unknown = undefined;
   readonly metadata: grpc.Metadata;

@@ -372,10 +372,7 @@ export class IdentityCache {
     const remove = this.#subs.add(sub);
     // Subscribed entries are minted first, and outside the size bound: what is due may change.
     this.#requests++;
-    let done = false;
     const unsubscribe = (): void => {
-      if (done) return;
-      done = true;
       remove();
       this.#requests++;
     };

@@ -306,8 +306,8 @@ export class AgentManager implements WorkloadCache {
     // The client hands back the very array of the last sync when the server's revision pages
     // are byte for byte the same: then not even the ten thousand lookups are needed.
     const unchanged =
-      (entries === this.#lastEntries && entries.length === this.#known.size) ||
-      (entries.length === this.#known.size && entries.every((e) => typeof e?.id === 'string' && this.#known.get(e.id) === e));
+      entries.length === this.#known.size &&
+      (entries === this.#lastEntries || entries.every((e) => typeof e?.id === 'string' && this.#known.get(e.id) === e));
     let accepted: { entry: AgentEntry; view: WorkloadEntry }[] | undefined;
     let rejected = this.#rejected;
     let tds = this.#federatedTds;

@@ -144,41 +144,31 @@ function key(r: Reader): number {
   return k;
 }
 
-function spiffeId(r: Reader): { trust_domain: string; path: string } {
+/** Reads a submessage whose fields 1 and 2 are strings (SPIFFEID, Selector); others are skipped. */
+function stringPair(r: Reader, message: string): [string, string] {
   const end = r.delimited();
   const inner = new Reader(r.buf, r.pos, end);
-  let trustDomain = '';
-  let path = '';
+  const out: [string, string] = ['', ''];
   while (inner.pos < end) {
     const k = key(inner);
     const field = k >>> 3;
     const wire = k & 7;
     if (field === 1 || field === 2) {
-      if (wire !== 2) throw wrongWire('SPIFFEID', field, wire);
-      if (field === 1) trustDomain = inner.string();
-      else path = inner.string();
+      if (wire !== 2) throw wrongWire(message, field, wire);
+      out[field - 1] = inner.string();
     } else inner.skip(wire);
   }
   r.pos = end;
+  return out;
+}
+
+function spiffeId(r: Reader): { trust_domain: string; path: string } {
+  const [trustDomain, path] = stringPair(r, 'SPIFFEID');
   return { trust_domain: trustDomain, path };
 }
 
 function selector(r: Reader): { type: string; value: string } {
-  const end = r.delimited();
-  const inner = new Reader(r.buf, r.pos, end);
-  let type = '';
-  let value = '';
-  while (inner.pos < end) {
-    const k = key(inner);
-    const field = k >>> 3;
-    const wire = k & 7;
-    if (field === 1 || field === 2) {
-      if (wire !== 2) throw wrongWire('Selector', field, wire);
-      if (field === 1) type = inner.string();
-      else value = inner.string();
-    } else inner.skip(wire);
-  }
-  r.pos = end;
+  const [type, value] = stringPair(r, 'Selector');
   return { type, value };
 }
 

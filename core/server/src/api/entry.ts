@@ -264,7 +264,7 @@ export async function syncAuthorizedEntries(
       await send(call, { entries: entries.map(full), entry_revisions: [], more: false });
       return void call.end();
     }
-    // On the lean server, revision pages are encoded directly (sync-wire.ts): the same bytes, far cheaper.
+    // On the lean server, revision pages are encoded directly (sync-wire.ts): the same message, far cheaper.
     const lean = call instanceof LeanServerCall;
     for (let i = 0; i < entries.length; i += pageSize) {
       const page = entries.slice(i, i + pageSize);
