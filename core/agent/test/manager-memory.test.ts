@@ -190,6 +190,29 @@ describe('IdentityCache', () => {
     sub.unsubscribe();
     expect(cache.due(5000).map((d) => [d.entryId, d.reason])).toEqual([['b', 'requested'], ['a', 'rotation']]);
   });
+
+  it('counts a new subscriber only when one of its entries lacks an SVID', async () => {
+    const time = new FakeTime();
+    const server = await TestServer.create(time);
+    const cache = new IdentityCache({ ...options, maxSvids: 1 });
+    const [a, b] = [entry('a', '/a', ['unix:uid:1']), entry('b', '/b', ['unix:uid:2'])];
+    server.put(a);
+    server.put(b);
+    cache.replaceEntries([a, b].map((e) => ({ entry: e, view: toWorkloadEntry(e, TD) as Exclude<ReturnType<typeof toWorkloadEntry>, string> })));
+    const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
+    if (!o?.ok) throw new Error('mint failed');
+    cache.store(o.due, { ...o, rotateAt: 5000 });
+    expect(cache.due(1)).toEqual([]);
+    // Subscribers to a, which has its SVID, come and go: still nothing due.
+    for (let i = 0; i < 3; i++) cache.subscribe([{ type: 'unix', value: 'uid:1' }], () => {}).unsubscribe();
+    expect(cache.due(2)).toEqual([]);
+    // A subscriber to b, which has none (the cache is full), makes it due at once, with no request.
+    const sub = cache.subscribe([{ type: 'unix', value: 'uid:2' }], () => {});
+    expect(cache.due(3).map((d) => [d.entryId, d.reason])).toEqual([['b', 'subscribed']]);
+    // Once it leaves, b is no longer due: the full cache has no room to prefetch it.
+    sub.unsubscribe();
+    expect(cache.due(4)).toEqual([]);
+  });
 });
 
 describe('IdentityCache updates by selector set', () => {

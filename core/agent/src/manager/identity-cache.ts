@@ -126,7 +126,7 @@ export class IdentityCache {
   #generation = 0;
   /** Matches and updates by selector set, valid for {@link #generation}. */
   readonly #memo = new Map<string, Memo>();
-  /** Bumped when a workload wants an entry without an SVID, and when subscribers come or go. */
+  /** Bumped when a workload wants an entry without an SVID, by a request or a new subscriber. */
   #requests = 0;
   /**
    * Left by a {@link due} that found nothing due: until `until` (the earliest
@@ -370,13 +370,13 @@ export class IdentityCache {
     const set = new Set(selectors.map(selectorKey));
     const sub: Subscription = { selectors: set, listener, seen: this.#view(this.update(set)) };
     const remove = this.#subs.add(sub);
-    // Subscribed entries are minted first, and outside the size bound: what is due may change.
-    this.#requests++;
-    const unsubscribe = (): void => {
-      remove();
-      this.#requests++;
-    };
-    return { unsubscribe, set };
+    // A subscriber's entries that lack an SVID are minted first, outside the size bound: they
+    // make something due. One whose entries all have SVIDs changes nothing {@link due} decides
+    // (and neither does a subscriber leaving: while nothing is due, no subscribed entry lacks an
+    // SVID, so none counted against the prefetch room). Each Workload API stream subscribes
+    // and unsubscribes; were every one counted, under load every sync would walk all records.
+    if (this.#matchingRecs(set).some((r) => !r.identity)) this.#requests++;
+    return { unsubscribe: remove, set };
   }
 
   #matchingRecs(selectors: ReadonlySet<string>): readonly Rec[] {
