@@ -24,12 +24,15 @@
  * IPC: `{type:'connect'}` → `{type:'connected'}`; `{type:'step'}` →
  * `{type:'window', edge:'start'|'end'}` then `{type:'stepResult'}`.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { createClient, type ServiceClientOf } from '@spire-ts/proto';
 import { LeanConnection, LeanMethod } from './lean-client.js';
 import { countSvids } from './workload-wire.js';
 import { percentile } from './stats.js';
+import { monoMs } from './stall-sentinel.js';
 
 type GrpcClient = ServiceClientOf<'SpiffeWorkloadAPI'>;
 type Client = GrpcClient | LeanConnection;
@@ -70,6 +73,13 @@ export interface StepResult {
   /** The most calls the pacer opened in one tick in the window, and the share of calls opened two or more to a tick. */
   maxPerTick: number;
   burstShare: number;
+  /** Machine stalls the sentinel saw in the window (bench/src/stall-sentinel.ts): how many, their total and longest. */
+  stalls: number;
+  stallMs: number;
+  stallMaxMs: number;
+  /** The calls open across none of those stalls: how many, and their p99. */
+  outsideStallsCount: number;
+  outsideStallsP99Ms: number;
 }
 
 const MAX_IN_FLIGHT = 20_000;
@@ -77,6 +87,19 @@ const LOOP_RESOLUTION_MS = 10;
 /** BENCH_DEBUG=1: print each step's calls slower than 3 ms (opened at, latency, calls opened in the same tick). */
 const DEBUG = !!process.env.BENCH_DEBUG;
 let clients: Client[] = [];
+/** performance.now() + this = CLOCK_MONOTONIC ms, the sentinel's clock. */
+const MONO_OFFSET = monoMs() - performance.now();
+let sentinel: ChildProcess | undefined;
+
+/** The machine stalls the sentinel saw between `from` and `to` (monotonic ms). */
+async function stallsBetween(from: number, to: number): Promise<[number, number][]> {
+  const s = sentinel;
+  if (!s) return [];
+  return new Promise((resolve) => {
+    s.once('message', (m: { stalls: [number, number][] }) => resolve(m.stalls));
+    s.send({ type: 'stalls', from, to });
+  });
+}
 
 function send(m: object): void {
   process.send!(m);
@@ -221,6 +244,8 @@ function openLeanCall(c: LeanConnection, req: StepRequest, done: (ms: number, sv
 async function step(req: StepRequest, expectSvids: number): Promise<StepResult> {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   const lat: number[] = [];
+  /** Each answered call of the window: when it was opened (performance.now()) and its latency. */
+  const answered: [number, number][] = [];
   let errors = 0;
   let firstError: string | undefined;
   let inFlight = 0;
@@ -299,6 +324,7 @@ async function step(req: StepRequest, expectSvids: number): Promise<StepResult> 
             if (!counted) return;
             windowOpen!.delete(callId);
             lat.push(ms);
+            answered.push([openedAt, ms]);
             if (DEBUG && ms > 3) slow.push(`${(openedAt - windowStart).toFixed(1)}ms+${ms.toFixed(1)}(tick ${perTick})`);
             // -1: a malformed response (countSvids), counted as wrong.
             svids += Math.max(0, n);
@@ -324,6 +350,16 @@ async function step(req: StepRequest, expectSvids: number): Promise<StepResult> 
   if (DEBUG) process.stderr.write(`[agent-load] ${req.method} at ${req.rate}/s, window from ${new Date(performance.timeOrigin + windowStart).toISOString()}: ${slow.length} calls over 3 ms: ${slow.join(" ")}\n`);
   for (let i = 0; i < unanswered; i++) lat.push(Infinity);
   lat.sort((a, b) => a - b);
+  const stalls = await stallsBetween(windowIssuedAt + MONO_OFFSET, windowEnd + MONO_OFFSET + req.drainMs);
+  const outside = answered
+    .filter(([at, ms]) => {
+      const open = at + MONO_OFFSET;
+      return !stalls.some(([s, e]) => s < open + ms && e > open);
+    })
+    .map(([, ms]) => ms);
+  for (let i = 0; i < unanswered; i++) outside.push(Infinity);
+  outside.sort((a, b) => a - b);
+  const inWindowStalls = stalls.filter(([s]) => s < windowEnd + MONO_OFFSET);
   return {
     type: 'stepResult',
     method: req.method,
@@ -344,6 +380,11 @@ async function step(req: StepRequest, expectSvids: number): Promise<StepResult> 
     loopDelayP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
     maxPerTick,
     burstShare: burstCalls / Math.max(1, windowCalls),
+    stalls: inWindowStalls.length,
+    stallMs: inWindowStalls.reduce((sum, [s, e]) => sum + (e - s), 0),
+    stallMaxMs: inWindowStalls.reduce((max, [s, e]) => Math.max(max, e - s), 0),
+    outsideStallsCount: outside.length,
+    outsideStallsP99Ms: percentile(outside, 99),
   };
 }
 
@@ -380,8 +421,33 @@ let expected = 0;
 process.on('message', (m: { type: string; socketPath?: string; connections?: number; expectSvids?: number; client?: LoadClient }) => {
   void (async () => {
     try {
-      if (m.type === 'connect') {
+      if (m.type === 'sample') {
+        // One response of the method, as the bytes of its message (for the floor in agent-floor.ts).
+        const r = m as unknown as { method: 'x509' | 'jwt'; audience: string };
+        const c = clients[0];
+        if (!(c instanceof LeanConnection)) throw new Error('sample: only with the lean client');
+        const method = r.method === 'jwt' ? leanJwt : leanX509;
+        const frame = r.method === 'jwt' ? leanJwt.frame({ audience: [r.audience], spiffe_id: '' }) : x509Frame;
+        const bytes = await new Promise<Buffer>((resolve, reject) => {
+          let done = false;
+          const call = c.call(method, frame, {
+            message(msg) {
+              if (done) return;
+              done = true;
+              if (r.method === 'x509') call.cancel();
+              resolve(Buffer.from(msg));
+            },
+            end(code, details) {
+              if (!done) reject(new Error(`sample call: ${code} ${details}`));
+              done = true;
+            },
+          });
+        });
+        send({ type: 'sample', base64: bytes.toString('base64') });
+      } else if (m.type === 'connect') {
+        for (const c of clients) c.close();
         expected = m.expectSvids!;
+        sentinel ??= fork(fileURLToPath(new URL('./stall-sentinel.js', import.meta.url)), ['sentinel'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
         const ms = await connect(m.socketPath!, m.connections!, m.client ?? 'lean');
         send({ type: 'connected', ms, warmMs: await warm() });
       } else if (m.type === 'serial') {
@@ -390,6 +456,7 @@ process.on('message', (m: { type: string; socketPath?: string; connections?: num
       } else if (m.type === 'step') {
         send(await step(m as unknown as StepRequest, expected));
       } else if (m.type === 'exit') {
+        sentinel?.send({ type: 'exit' });
         for (const c of clients) c.close();
         process.exit(0);
       }

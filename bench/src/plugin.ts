@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ManagedPlugin, nullLogger, resolveBuiltIn, unary } from '@spire-ts/common';
 import { generateKey, signDigest } from '@spire-ts/server-keymanager-memory';
-import { percentile, report, timeAsync, timeSync } from './stats.js';
+import { benchCli, percentile, report, timeAsync, timeSync } from './stats.js';
+
+benchCli(import.meta.url);
 
 const N = Number(process.env.BENCH_N ?? 5000);
 const SERVICE = 'spire.plugin.server.keymanager.v1.KeyManager';

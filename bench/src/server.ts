@@ -42,7 +42,9 @@ import {
   unary,
 } from './server-lib.js';
 import { es256Rate, jwtOp, jwtOpLean, makeCsrs, throughput, x509BatchOp, x509BatchOpLean, x509FloorRate, type ThroughputResult } from './server-phases.js';
-import { percentile, report } from './stats.js';
+import { benchCli, percentile, report } from './stats.js';
+
+benchCli(import.meta.url);
 
 function flag(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
