@@ -130,5 +130,12 @@ describe('ServerConnection', () => {
     expect(decodeDeniedReason(status)).toBe('AGENT_BANNED');
     expect(decodeDeniedReason(Buffer.from([0x08, 7]))).toBeUndefined();
     expect(decodeDeniedReason(Buffer.from([0x1a, 50, 1]))).toBeUndefined();
+    // Fixed-width fields are skipped, but only within the message: one cut short makes the status unreadable.
+    const fixed = (bytes: number[]) => Buffer.concat([Buffer.from(bytes), status]);
+    expect(decodeDeniedReason(fixed([0x21, 1, 2, 3, 4, 5, 6, 7, 8, 0x2d, 1, 2, 3, 4]))).toBe('AGENT_BANNED');
+    expect(decodeDeniedReason(Buffer.concat([status, Buffer.from([0x21, 1, 2, 3])]))).toBeUndefined();
+    expect(decodeDeniedReason(Buffer.concat([status, Buffer.from([0x2d, 1])]))).toBeUndefined();
+    // Field number 0 is not protobuf.
+    expect(decodeDeniedReason(fixed([0x00, 1]))).toBeUndefined();
   });
 });

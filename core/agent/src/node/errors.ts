@@ -73,7 +73,7 @@ export function deniedReason(err: unknown): DeniedReason | undefined {
 
 type Fields = Map<number, (Uint8Array | number)[]>;
 
-/** Decodes protobuf fields of a message (varint and length-delimited only). */
+/** Decodes protobuf fields of a message (varint and length-delimited kept; fixed-width skipped, within bounds). */
 function fields(buf: Uint8Array): Fields {
   const out: Fields = new Map();
   let i = 0;
@@ -93,6 +93,7 @@ function fields(buf: Uint8Array): Fields {
     const key = varint();
     const field = Math.floor(key / 8);
     const wire = key % 8;
+    if (field === 0) throw new Error('field number 0');
     let value: Uint8Array | number;
     if (wire === 0) value = varint();
     else if (wire === 2) {
@@ -100,11 +101,10 @@ function fields(buf: Uint8Array): Fields {
       if (i + len > buf.length) throw new Error('truncated field');
       value = buf.subarray(i, i + len);
       i += len;
-    } else if (wire === 1) {
-      i += 8;
-      continue;
-    } else if (wire === 5) {
-      i += 4;
+    } else if (wire === 1 || wire === 5) {
+      const width = wire === 1 ? 8 : 4;
+      if (i + width > buf.length) throw new Error('truncated field');
+      i += width;
       continue;
     } else throw new Error(`unsupported wire type ${wire}`);
     const list = out.get(field) ?? [];
