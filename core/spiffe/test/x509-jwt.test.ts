@@ -2,7 +2,7 @@
 // validation (tokens signed with node:crypto), bundle parsing, bearer
 // parsing and Workload API address handling.
 import { execFileSync } from 'node:child_process';
-import { X509Certificate, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,7 +85,9 @@ describe('X.509-SVID verification', () => {
 
 function jwtKey(kind: 'ec' | 'rsa', kid: string): { kid: string; privateKey: KeyObject; jwk: Record<string, unknown> } {
   const { privateKey, publicKey } = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { kid, privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, use: 'jwt-svid' } };
+  // JWK-exported from a DER copy: Node 20 can deadlock JWK-exporting a generated KeyObject.
+  const jwk = createPublicKey({ key: publicKey.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+  return { kid, privateKey, jwk: { ...jwk, kid, use: 'jwt-svid' } };
 }
 
 function token(key: { kid: string; privateKey: KeyObject }, claims: Record<string, unknown>, alg = 'ES256', header: Record<string, unknown> = {}): string {

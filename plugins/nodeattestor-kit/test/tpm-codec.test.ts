@@ -4,12 +4,17 @@
 // software MakeCredential that a real TPM2_ActivateCredential accepts.
 // Hostile input (every truncation, trailing bytes, oversized sizes) fails
 // with a TpmError naming the field.
-import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tpm } from '../src/index.js';
 import { HAVE_SWTPM, Swtpm, TpmAgent } from './tpm-swtpm.js';
 
 const { TPM_ALG, TPMA_OBJECT, TpmError } = tpm;
+
+// A public key's JWK, exported from a copy re-imported from DER: Node 20 can deadlock JWK-exporting a generated KeyObject.
+function publicJwkViaDer(key: KeyObject): JsonWebKey {
+  return createPublicKey({ key: key.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+}
 
 function tpmError(fn: () => unknown): Error {
   try {
@@ -149,7 +154,7 @@ describe.skipIf(!HAVE_SWTPM)('TPM codec against swtpm', () => {
 
 describe('TPM codec, hostile and synthetic input', () => {
   const eccPub = (): tpm.EccPublic => {
-    const jwk = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
+    const jwk = publicJwkViaDer(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
     return {
       type: TPM_ALG.ECC,
       nameAlg: TPM_ALG.SHA256,
@@ -242,7 +247,7 @@ describe('TPM codec, hostile and synthetic input', () => {
 
   it('refuses MakeCredential for unsupported EKs and oversized credentials', () => {
     expect(tpmError(() => tpm.makeCredential(eccPub(), Buffer.alloc(34), Buffer.alloc(32))).message).toBe('MakeCredential: only RSA endorsement keys are supported');
-    const rsaJwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const rsaJwk = publicJwkViaDer(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
     const ek: tpm.RsaPublic = {
       type: TPM_ALG.RSA,
       nameAlg: TPM_ALG.SHA256,

@@ -1,7 +1,7 @@
 // The server side of azure_msi without transport: configuration checks,
 // signature algorithms, claim validation with SPIRE's leeway, selectors,
 // the agent path template and the OpenID key set's caching.
-import { constants, generateKeyPairSync, sign } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -89,12 +89,14 @@ describe('claims', () => {
 describe('OpenID key set', () => {
   it('caches the keys and refreshes at most once a minute for an unknown key ID', async () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    // JWK-exported from a DER copy: Node 20 can deadlock JWK-exporting a generated KeyObject.
+    const jwk = createPublicKey({ key: publicKey.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' }).export({ format: 'jwk' });
     let hits = 0;
     const server = createServer((req, res) => {
       hits++;
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       if (req.url === '/t/.well-known/openid-configuration') res.end(JSON.stringify({ jwks_uri: `${base}/keys` }));
-      else res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig' }, { kty: 'RSA', kid: 'broken' }] }));
+      else res.end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1', use: 'sig' }, { kty: 'RSA', kid: 'broken' }] }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     let clock = 1_000_000;

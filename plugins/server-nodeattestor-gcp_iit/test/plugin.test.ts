@@ -2,6 +2,7 @@
 // fake Google certificates endpoint: configuration checks, the agent path
 // template, trust on first use, certificate fetching and caching, and
 // refusals of hostile tokens.
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,7 +169,8 @@ describe('Google key retrieval', () => {
   it('parses the PEM map and the JWKS forms, refusing junk', async () => {
     const s2 = await makeGcpSigner('k2');
     expect([...parseKeySet(JSON.stringify({ k2: s2.certPem })).keys()]).toEqual(['k2']);
-    const jwk = s2.key.export({ format: 'jwk' });
+    // JWK-exported from a DER copy: Node 20 can deadlock JWK-exporting a generated KeyObject.
+    const jwk = createPrivateKey({ key: s2.key.export({ type: 'pkcs8', format: 'der' }), format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
     expect([...parseKeySet(JSON.stringify({ keys: [{ kty: 'RSA', n: jwk.n, e: jwk.e, kid: 'k2', alg: 'RS256' }] })).keys()]).toEqual(['k2']);
     expect(() => parseKeySet('[]')).toThrow(/not a JSON object/);
     expect(() => parseKeySet('{"k": "nope"}')).toThrow(/malformed PEM block for key "k"/);

@@ -3,7 +3,7 @@
 // case the server can detect — untrusted EK or DevID CA, a DevID key that
 // is not in the TPM, answers from another TPM, replayed answers, and
 // malformed payloads and responses.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,7 +142,8 @@ describe.skipIf(!HAVE_SWTPM)('attestation against swtpm', () => {
   it('refuses a software DevID key forged into the certification', async () => {
     const soft = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const cert = await devIdCertificate(soft.publicKey, devIdInter, 'device-a');
-    const jwk = soft.publicKey.export({ format: 'jwk' });
+    // JWK-exported from a DER copy: Node 20 can deadlock JWK-exporting a generated KeyObject.
+    const jwk = createPublicKey({ key: soft.publicKey.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' }).export({ format: 'jwk' });
     const real = tpm.decodePublic(a.devIdPub) as tpm.EccPublic;
     const forgedPub = tpm.encodePublic({ ...real, x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') });
     const [attest, sig] = await a.agent.certify();
