@@ -9,6 +9,7 @@ import {
   encodeJwks,
   jwkToSpki,
   jwtBundleMap,
+  keyObjectToJwk,
   parseJwtBundleMap,
   parseX509BundleMap,
   splitCertificates,
@@ -124,6 +125,14 @@ describe('JWK ↔ SPKI', () => {
     const jwk = spkiToJwk(spki);
     expect(jwk).toEqual(jwkViaDer(publicKey));
     expect(jwkToSpki(jwk)).toEqual(spki);
+  });
+
+  it('keyObjectToJwk takes generated keys, public or private, and gives the public JWK', () => {
+    for (const { publicKey, privateKey } of [generateKeyPairSync('ec', { namedCurve: 'P-256' }), generateKeyPairSync('rsa', { modulusLength: 2048 })]) {
+      const expected = spkiToJwk(publicKey.export({ type: 'spki', format: 'der' }));
+      expect(keyObjectToJwk(publicKey)).toEqual(expected);
+      expect(keyObjectToJwk(privateKey)).toEqual(expected);
+    }
   });
 
   it('never turns a private JWK into a private key', () => {

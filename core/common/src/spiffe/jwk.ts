@@ -111,6 +111,20 @@ export function spkiToKeyObject(spki: Uint8Array): KeyObject {
  * ```
  */
 export function keyObjectToJwk(key: KeyObject): PublicJwk {
+  // Exported from a copy read back from its DER, never from the KeyObject given: Node 20 can
+  // deadlock exporting a key made by key generation as JWK (it allocates while holding the key's
+  // mutex, and a collection then may destroy the generation job, which takes the same mutex).
+  let spki: Buffer;
+  try {
+    spki = (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' });
+  } catch (err) {
+    throw new BundleError('invalid-key', `a ${key.asymmetricKeyType ?? 'unknown'} key cannot be expressed as a JWK: ${(err as Error).message}`, { cause: err });
+  }
+  return jwkOfImported(spkiToKeyObject(spki));
+}
+
+/** The JWK of a public key imported from DER (see {@link keyObjectToJwk}). */
+function jwkOfImported(key: KeyObject): PublicJwk {
   let raw: Record<string, unknown>;
   try {
     raw = key.export({ format: 'jwk' }) as Record<string, unknown>;
@@ -133,5 +147,5 @@ export function keyObjectToJwk(key: KeyObject): PublicJwk {
  * ```
  */
 export function spkiToJwk(spki: Uint8Array): PublicJwk {
-  return keyObjectToJwk(spkiToKeyObject(spki));
+  return jwkOfImported(spkiToKeyObject(spki));
 }
