@@ -189,7 +189,7 @@ export { parseCliFlags, cliFlagsUsage, parseGoInt, parseGoDuration, goDurationSt
 export type { CliFlag, CliFlagKind, CliFlagSet, CliFlagValue, CliFlagsResult } from './cli/flags.js';
 export { goCodeName, isServiceError, rpcErrorText } from './cli/rpc.js';
 export { goJson, goTimeUTC } from './cli/text.js';
-export { selectSocketPath } from './cli/socket.js';
+export { selectSocketPath, unixSocketTarget } from './cli/socket.js';
 export type { CliEnv, SocketRules } from './cli/socket.js';
 export { runCliFrame, outputFormat, OUTPUT_FLAG, HEALTHCHECK_FLAGS } from './cli/command.js';
 export type { CliFrame, OutputFormat } from './cli/command.js';

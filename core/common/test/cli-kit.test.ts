@@ -13,6 +13,7 @@ import {
   rpcErrorText,
   runCliFrame,
   selectSocketPath,
+  unixSocketTarget,
   type CliFlag,
   type CliIO,
   type SocketRules,
@@ -79,6 +80,14 @@ describe('selectSocketPath', () => {
     expect(selectSocketPath({ socketPath: '', instance: '' }, () => undefined, rules)).toBe('/default.sock');
     expect(() => selectSocketPath({ socketPath: '', instance: 'a' }, {}, rules)).toThrow('define TPL');
     expect(() => selectSocketPath({ socketPath: '', instance: 'a' }, { TPL: '/run.sock' }, rules)).toThrow('failed to find %i in TPL');
+  });
+});
+
+describe('unixSocketTarget', () => {
+  it('keeps a relative path relative (not an authority) and an absolute one absolute', () => {
+    expect(unixSocketTarget('server/api.sock')).toBe('unix:server/api.sock');
+    expect(unixSocketTarget('/tmp/spire-server/private/api.sock')).toBe('unix:/tmp/spire-server/private/api.sock');
+    expect(unixSocketTarget('//tmp/x/../api.sock')).toBe('unix:/tmp/api.sock');
   });
 });
 

@@ -1,7 +1,7 @@
 // The admin verbs of spire-server against a fake admin API on a temp Unix socket.
 import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LeanGrpcServer, PluginError, Status, addService } from '@spire-ts/plugin-sdk';
 import { buildCertificate, caTemplate, keyObjectSigner, parseCSR } from '@spire-ts/common';
@@ -217,6 +217,18 @@ describe('agent, token, bundle, mint, healthcheck', () => {
     const code = await main(['healthcheck', '-socketPath', join(dir, 'none.sock'), '-verbose'], { stdout: () => undefined, stderr: (t) => void (stderr += t), readFile: () => '', cwd: dir, env: {} });
     expect(code).toBe(1);
     expect(stderr).toMatch(/^Failed to check health: rpc error: code = Unavailable desc = .*\nError: server is unhealthy: unable to determine health\n$/s);
+  });
+
+  it('a relative -socketPath is dialled from the working directory (its first component is not a URI authority)', async () => {
+    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), readFile: () => '', cwd: dirname(dir), env: {} };
+    let out = '';
+    let err = '';
+    const code = await main(['token', 'generate', '-socketPath', join(basename(dir), 'api.sock')], io);
+    expect({ code, out, err }).toEqual({ code: 0, out: 'Token: tok-123\nWarning: Missing SPIFFE ID.\n', err: '' });
+    out = '';
+    health = 'SERVING';
+    expect(await main(['healthcheck', '-socketPath', `./${basename(dir)}/api.sock`], io)).toBe(0);
+    expect(out).toBe('Server is healthy.\n');
   });
 
   it('agent show prints the agent and its selectors', async () => {

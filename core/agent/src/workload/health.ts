@@ -10,6 +10,7 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
+import { unixSocketTarget } from '@spire-ts/common';
 import type { Logger } from '@spire-ts/common';
 import { PluginError, Status, addService } from '@spire-ts/plugin-sdk';
 import type { ServiceImpl, ServiceRegistrar } from '@spire-ts/plugin-sdk';
@@ -32,7 +33,7 @@ type Probe = () => Promise<number>;
 function probeSocket(socketPath: string, timeoutMs: number): Probe {
   return () =>
     new Promise<number>((resolve) => {
-      const client = createClient('SpiffeWorkloadAPI', `unix://${socketPath}`, grpc.credentials.createInsecure());
+      const client = createClient('SpiffeWorkloadAPI', unixSocketTarget(socketPath), grpc.credentials.createInsecure());
       const md = new grpc.Metadata();
       md.set('workload.spiffe.io', 'true');
       const stream = client.FetchX509SVID({}, md, { deadline: Date.now() + timeoutMs });

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { isAbsolute, normalize } from 'node:path';
+
 /** The environment, as a record or a lookup function. */
 export type CliEnv = Readonly<Record<string, string | undefined>> | ((name: string) => string | undefined);
 
@@ -50,4 +52,22 @@ export function selectSocketPath(flags: { readonly socketPath: string; readonly 
   const sock = get(rules.socketEnv);
   if (sock !== '') return sock;
   return rules.fallback?.(get) ?? rules.defaultPath;
+}
+
+/**
+ * The grpc-js target that dials the Unix socket at `path`, absolute or
+ * relative to the working directory. `unix://${path}` would not do: a
+ * relative path's first component would be read as the URI's authority
+ * (`unix://server/api.sock` dials `api.sock`).
+ *
+ * @example
+ * ```ts
+ * unixSocketTarget('server/api.sock'); // 'unix:server/api.sock'
+ * unixSocketTarget('/tmp/spire-server/private/api.sock'); // 'unix:/tmp/spire-server/private/api.sock'
+ * ```
+ */
+export function unixSocketTarget(path: string): string {
+  // `unix:` then the path, which grpc-js takes as it is; a leading `//`
+  // would still start an authority, so an absolute path is normalized.
+  return `unix:${isAbsolute(path) ? normalize(path) : path}`;
 }

@@ -10,7 +10,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { isServiceError, rpcErrorText, selectSocketPath } from '@spire-ts/common';
+import { isServiceError, rpcErrorText, selectSocketPath, unixSocketTarget } from '@spire-ts/common';
 import type { CliEnv, SocketRules } from '@spire-ts/common';
 import { createClient } from '@spire-ts/proto';
 import type { ServiceClientOf } from '@spire-ts/proto';
@@ -145,7 +145,7 @@ export class WorkloadConnection {
     /** Deadline of each call, or 0 for none. */
     readonly timeoutMs: number,
   ) {
-    this.client = createClient('SpiffeWorkloadAPI', `unix://${socketPath}`, grpc.credentials.createInsecure());
+    this.client = createClient('SpiffeWorkloadAPI', unixSocketTarget(socketPath), grpc.credentials.createInsecure());
   }
 
   /** The security header SPIRE's agent requires. */

@@ -8,7 +8,7 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import { HEALTHCHECK_FLAGS } from '@spire-ts/common';
+import { HEALTHCHECK_FLAGS, unixSocketTarget } from '@spire-ts/common';
 import { createClient } from '@spire-ts/proto';
 import type { healthV1 } from '@spire-ts/proto';
 import { agentRpcErrorText } from './client.js';
@@ -16,7 +16,7 @@ import type { ApiCommand } from './command.js';
 
 /** One Check call; resolves with the status name, rejects with the RPC error. */
 function check(socketPath: string): Promise<string> {
-  const client = createClient('grpc.health.v1.Health', `unix://${socketPath}`, grpc.credentials.createInsecure());
+  const client = createClient('grpc.health.v1.Health', unixSocketTarget(socketPath), grpc.credentials.createInsecure());
   return new Promise<string>((resolve, reject) => {
     client.Check({ service: '' }, (err: grpc.ServiceError | null, res?: healthV1.HealthCheckResponse__Output) => {
       client.close();

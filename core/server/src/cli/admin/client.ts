@@ -11,7 +11,7 @@
 
 import { credentials } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
-import { rpcErrorText, selectSocketPath, unary } from '@spire-ts/common';
+import { rpcErrorText, selectSocketPath, unary, unixSocketTarget } from '@spire-ts/common';
 import type { CliEnv, RequestOf, ResponseOf, SocketRules } from '@spire-ts/common';
 import { createClient } from '@spire-ts/proto';
 import type { ServiceClientOf, ServiceName } from '@spire-ts/proto';
@@ -69,7 +69,7 @@ export class AdminConnection {
     if (!c) {
       const first = this.clients.values().next().value;
       const options: grpc.ClientOptions = first ? { channelOverride: first.getChannel() } : {};
-      c = createClient(name, `unix://${this.socketPath}`, credentials.createInsecure(), options) as unknown as grpc.Client;
+      c = createClient(name, unixSocketTarget(this.socketPath), credentials.createInsecure(), options) as unknown as grpc.Client;
       this.clients.set(name, c);
     }
     return c as unknown as ServiceClientOf<N>;

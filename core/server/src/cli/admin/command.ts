@@ -92,7 +92,8 @@ export async function runAdminCommand(command: AdminCommand, args: readonly stri
       name: command.name,
       specs: commandFlags(command),
       errorPrefix: 'Error: ',
-      socketPath: (flags) => socketPathFor({ socketPath: flags.str('socketPath'), instance: flags.str('instance') }, io.env ?? {}),
+      // A relative -socketPath is taken from the working directory, as SPIRE dials it.
+      socketPath: (flags) => resolve(io.cwd, socketPathFor({ socketPath: flags.str('socketPath'), instance: flags.str('instance') }, io.env ?? {})),
       run: async (flags, output, socketPath) => {
         const conn = new AdminConnection(socketPath);
         try {
