@@ -185,6 +185,15 @@ describe('api fetch x509', () => {
       `rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix ${missing}: connect: no such file or directory"` +
         ` (is spire-agent running with its Workload API socket at ${missing}? set -socketPath or SPIFFE_ENDPOINT_SOCKET)\n`,
     );
+    // The agent answered Unavailable: its words, without the "is spire-agent running" hint.
+    const failed = Promise.reject(new Error('attestor crashed'));
+    failed.catch(() => undefined);
+    hold = failed;
+    try {
+      expect(await run(['api', 'fetch', 'x509', '-socketPath', socketPath])).toEqual({ code: 1, stdout: '', stderr: 'rpc error: code = Unavailable desc = workload attestation failed\n' });
+    } finally {
+      hold = undefined;
+    }
     let release!: () => void;
     hold = new Promise((resolve) => (release = resolve));
     try {

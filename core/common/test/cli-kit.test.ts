@@ -68,6 +68,16 @@ describe('rpcErrorText', () => {
     );
     expect(rpcErrorText(new Error('plain'))).toBe('plain');
   });
+  it('adds the hint only when the connection failed, not to an Unavailable the peer answered', () => {
+    expect(rpcErrorText(grpcErr(14, 'the agent is shutting down'), ' (hint)')).toBe('rpc error: code = Unavailable desc = the agent is shutting down');
+    expect(rpcErrorText(grpcErr(14, 'could not fetch JWT-SVID: connect ECONNREFUSED 10.0.0.1:8081'), ' (hint)')).toBe(
+      'rpc error: code = Unavailable desc = could not fetch JWT-SVID: connect ECONNREFUSED 10.0.0.1:8081',
+    );
+    expect(rpcErrorText(grpcErr(14, 'No connection established. Last error: null. Resolution note: '), ' (hint)')).toMatch(/ \(hint\)$/);
+    expect(rpcErrorText(grpcErr(14, 'No connection established. Last error: Error: connect ECONNREFUSED /x.sock. Resolution note: '), ' (hint)')).toBe(
+      'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix /x.sock: connect: connection refused" (hint)',
+    );
+  });
 });
 
 describe('selectSocketPath', () => {

@@ -55,9 +55,19 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
 };
 
 /**
+ * Whether an Unavailable failure is grpc-js failing to reach the socket
+ * (nothing listening, no such file, no connection established) rather
+ * than a peer that answered with Unavailable.
+ */
+function isConnectFailure(details: string): boolean {
+  return /^(?:[a-z_]+: )?No connection established\b/.test(details) || /^(?:Error: )?connect E[A-Z]+ /.test(details);
+}
+
+/**
  * An RPC failure in grpc-go's words; any other error is its message. A
  * failure to connect gets `unavailableHint` appended (which socket was
- * dialled and how to point elsewhere).
+ * dialled and how to point elsewhere); an Unavailable status the peer
+ * sent (`the agent is shutting down`) does not.
  *
  * @example
  * ```ts
@@ -70,6 +80,7 @@ export function rpcErrorText(err: unknown, unavailableHint = ''): string {
   if (err.code === 4) return 'rpc error: code = DeadlineExceeded desc = context deadline exceeded';
   if (err.code === 1) return 'rpc error: code = Canceled desc = context canceled';
   if (err.code === 14) {
+    if (!isConnectFailure(err.details)) return `rpc error: code = Unavailable desc = ${err.details}`;
     // grpc-js: "No connection established. Last error: Error: connect ENOENT /x.sock. Resolution note: "
     const dial = /connect (E[A-Z]+) (.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(err.details);
     const desc = dial
