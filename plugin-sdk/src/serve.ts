@@ -259,6 +259,10 @@ export async function serve<N extends ServiceName, C>(def: PluginDefinition<N, C
     process.exit(1);
   }
   const log = opts.log ?? createLogger();
+  // Like go-plugin, ignore SIGINT for our whole life, starting before the first
+  // await: Ctrl-C in the host's terminal reaches the whole process group, and
+  // the host stops its plugins in order (Deinit, Shutdown) itself.
+  process.on('SIGINT', () => log.trace('ignoring SIGINT: the host stops this plugin'));
   const srv = await startPluginServer(def, { socketDir: env.PLUGIN_UNIX_SOCKET_DIR || undefined, log });
 
   let exiting = false;
@@ -269,8 +273,6 @@ export async function serve<N extends ServiceName, C>(def: PluginDefinition<N, C
     srv.close().then(() => process.exit(code), () => process.exit(code));
   };
   void srv.stopped.then(() => exit(0, 'shutdown requested by host'));
-  // Like Go plugins, ignore Ctrl-C sent to the host's process group: the host stops us in order.
-  process.on('SIGINT', () => log.debug('ignoring SIGINT'));
   process.on('SIGTERM', () => exit(0, 'SIGTERM'));
   process.on('SIGHUP', () => exit(0, 'SIGHUP'));
   // If the host dies without stopping us we are reparented: exit rather than linger as an orphan.

@@ -21,6 +21,7 @@ import {
 } from '@spire-ts/plugin-sdk';
 
 const MEMORY_PLUGIN = fileURLToPath(new URL('../../plugins/server-keymanager-memory/dist/main.js', import.meta.url));
+const SIGINT_AT_START = fileURLToPath(new URL('./fixtures/sigint-at-start.mjs', import.meta.url));
 const KM = 'spire.plugin.server.keymanager.v1.KeyManager';
 const METRICS = 'spire.hostservice.common.metrics.v1.Metrics';
 
@@ -32,8 +33,8 @@ interface Run {
 }
 
 /** Runs the memory plugin binary with exactly `env`; `onLine` sees stdout lines as they come. */
-function runPlugin(env: NodeJS.ProcessEnv, onLine?: (line: string, pid: number) => void): Promise<Run> {
-  const child = spawn(process.execPath, [MEMORY_PLUGIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function runPlugin(env: NodeJS.ProcessEnv, onLine?: (line: string, pid: number) => void, script = MEMORY_PLUGIN): Promise<Run> {
+  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -102,6 +103,54 @@ describe.concurrent('serve(): the go-plugin environment checks and handshake', (
     expect(isSocket).toBe(true);
     expect(run).toMatchObject({ code: 0, signal: null });
     expect(existsSync(socketDir)).toBe(false);
+  });
+
+  it('ignores SIGINT (Ctrl-C reaches the whole process group; the host stops its plugins itself), logging it at trace', async () => {
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let stillServing = false;
+    const run = await runPlugin({ KeyManager: 'KeyManager', PLUGIN_PROTOCOL_VERSIONS: '1' }, (line, pid) => {
+      void (async () => {
+        try {
+          // Two, apart (pending signals of one kind merge): each is ignored, and logged.
+          process.kill(pid, 'SIGINT');
+          await new Promise((r) => setTimeout(r, 150));
+          process.kill(pid, 'SIGINT');
+          await new Promise((r) => setTimeout(r, 150));
+          const client = createClient(KM, `unix:${line.split('|')[3]}`, grpc.credentials.createInsecure());
+          try {
+            await unary(client, 'GetPublicKeys', {}, { deadlineMs: 5000 });
+            stillServing = alive(pid);
+          } finally {
+            client.close();
+          }
+        } finally {
+          process.kill(pid, 'SIGTERM');
+        }
+      })();
+    });
+    expect(stillServing).toBe(true);
+    expect(run).toMatchObject({ code: 0, signal: null });
+    const ignored = run.stderr.split('\n').filter((l) => l.includes('ignoring SIGINT'));
+    expect(ignored).toHaveLength(2);
+    expect(JSON.parse(ignored[0]!)).toMatchObject({ '@level': 'trace' });
+  });
+
+  it('ignores SIGINT from the start of serve(), before its server is listening', async () => {
+    let line = '';
+    const run = await runPlugin({ KeyManager: 'KeyManager', PLUGIN_PROTOCOL_VERSIONS: '1' }, (l, pid) => {
+      line = l;
+      process.kill(pid, 'SIGTERM');
+    }, SIGINT_AT_START);
+    expect(run).toMatchObject({ code: 0, signal: null });
+    expect(line).toMatch(/^1\|1\|unix\|/);
+    expect(run.stderr).toContain('ignoring SIGINT');
   });
 
   it('creates its socket under PLUGIN_UNIX_SOCKET_DIR and accepts a version list', async () => {
