@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedPlugin, memoryLogger, nullLogger, unary, type Logger, type ManagedPluginOptions, type PluginState } from '@spire-ts/common';
+import { ManagedPlugin, memoryLogger, nullLogger, restartDelayMs, unary, type Logger, type ManagedPluginOptions, type PluginState } from '@spire-ts/common';
 import { Status, isServiceError } from '@spire-ts/plugin-sdk';
-import { KM_SERVICE, alive, chmodFixtures, expectHostError, fixture, until } from './helpers.js';
+import { KM_SERVICE, alive, chmodFixtures, expectHostError, fixture, sleep, until } from './helpers.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -24,7 +24,7 @@ function managed(
     service: KM_SERVICE,
     trustDomain: 'example.org',
     log: nullLogger,
-    backoff: { initialMs: 50, maxMs: 500 },
+    backoff: { initialMs: 50, maxMs: 500, jitter: 0 },
     ...rest,
   });
 }
@@ -237,6 +237,47 @@ describe.concurrent('ManagedPlugin: supervision', () => {
     await p.stop();
     expect(states).toEqual(['starting', 'ready', 'crashed', 'stopping', 'stopped']);
     expect(p.pid).toBe(first);
+  });
+});
+
+describe('ManagedPlugin: restart backoff', () => {
+  it('restartDelayMs doubles from initialMs up to maxMs, less up to `jitter` of it at random', () => {
+    const b = { initialMs: 200, maxMs: 30_000, jitter: 0 };
+    expect([1, 2, 3, 4, 5, 8, 9, 50, 5000].map((n) => restartDelayMs(n, b))).toEqual([200, 400, 800, 1600, 3200, 25_600, 30_000, 30_000, 30_000]);
+    const j = { initialMs: 1000, maxMs: 4000, jitter: 0.25 };
+    expect(restartDelayMs(1, j, () => 0)).toBe(1000);
+    expect(restartDelayMs(1, j, () => 0.999999)).toBe(750);
+    expect(restartDelayMs(3, j, () => 0.5)).toBe(3500);
+    expect(restartDelayMs(10, j, () => 0.999999)).toBe(3000);
+    // The defaults: 200 ms, 30 s, 20 % jitter.
+    for (let i = 0; i < 50; i++) {
+      const d = restartDelayMs(20);
+      expect(d).toBeGreaterThanOrEqual(24_000);
+      expect(d).toBeLessThanOrEqual(30_000);
+    }
+  });
+
+  it('a plugin that crashes right after every restart backs off exponentially up to the cap; after staying up it starts over', async () => {
+    const log = memoryLogger();
+    const p = managed('flappy', 'configurable.mjs', { log, backoff: { initialMs: 50, maxMs: 200, jitter: 0, resetAfterMs: 3000 } });
+    const restarts = (): unknown[] => log.lines.filter((l) => l.msg === 'Restarting plugin').map((l) => [l.fields?.attempt, l.fields?.delay_ms]);
+    await p.start();
+    try {
+      for (let i = 1; i <= 4; i++) {
+        process.kill(p.pid!, 'SIGKILL');
+        await until(() => p.restarts === i && p.currentState === 'ready', 10_000, `restart ${i}`);
+      }
+      expect(restarts()).toEqual([[1, 50], [2, 100], [3, 200], [4, 200]]);
+      // Up longer than resetAfterMs: the next crash is a first one again.
+      await sleep(3200);
+      process.kill(p.pid!, 'SIGKILL');
+      await until(() => p.restarts === 5 && p.currentState === 'ready', 10_000, 'restart 5');
+      expect(restarts().at(-1)).toEqual([1, 50]);
+      const crash = log.lines.filter((l) => l.msg === 'Plugin exited unexpectedly').at(-1)!;
+      expect(crash.fields?.uptime_ms).toBeGreaterThanOrEqual(3000);
+    } finally {
+      await p.stop();
+    }
   });
 });
 

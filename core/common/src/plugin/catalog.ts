@@ -3,7 +3,7 @@ import { PLUGIN_SERVICE_NAMES, type PluginSide, type PluginType } from '@spire-t
 import type { Logger } from '../log/logger.js';
 import { listBuiltIns, resolveBuiltIn } from './builtin.js';
 import { PluginHostError, pluginLabel } from './errors.js';
-import { ManagedPlugin, type HostServiceRegistration, type PluginState } from './managed.js';
+import { ManagedPlugin, type BackoffOptions, type HostServiceRegistration, type PluginState } from './managed.js';
 
 /**
  * One `plugins { <Type> "<name>" { ... } }` entry, after config parsing.
@@ -30,7 +30,7 @@ export interface CatalogOptions {
   hostServices?: (decl: PluginDeclaration) => HostServiceRegistration[];
   handshakeTimeoutMs?: number;
   restart?: boolean;
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: BackoffOptions;
   onState?: (plugin: ManagedPlugin, state: PluginState, detail?: string) => void;
 }
 

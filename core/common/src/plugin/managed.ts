@@ -37,11 +37,47 @@ export interface ManagedPluginOptions {
   hostServices?: HostServiceRegistration[];
   /** Restart after a crash (default true). */
   restart?: boolean;
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: BackoffOptions;
   /** Grace periods for stop(). */
   stopGraceMs?: number;
   /** Called with each state change (for health and tests). */
   onState?: (state: PluginState, detail?: string) => void;
+}
+
+/**
+ * Restart backoff after crashes: the n-th consecutive restart waits about
+ * `initialMs * 2^(n-1)`, capped at `maxMs`, less up to `jitter` of it at
+ * random (so plugins that crashed together do not restart in lockstep). The
+ * count starts over only once a plugin has stayed up `resetAfterMs`: a plugin
+ * that crashes soon after every (re)start keeps backing off.
+ */
+export interface BackoffOptions {
+  /** First delay (default 200 ms). */
+  initialMs?: number;
+  /** Longest delay (default 30 s). */
+  maxMs?: number;
+  /** Fraction of each delay taken off at random, 0 to 1 (default 0.2). */
+  jitter?: number;
+  /** Uptime after which a crash counts as the first again (default the larger of 60 s and maxMs). */
+  resetAfterMs?: number;
+}
+
+/**
+ * The delay before restart number `attempt` (1 for the first after a
+ * stable run), given `random` in [0, 1).
+ *
+ * @example
+ * ```ts
+ * restartDelayMs(3, { initialMs: 200, maxMs: 30_000, jitter: 0 }, Math.random); // 800
+ * ```
+ */
+export function restartDelayMs(attempt: number, backoff: BackoffOptions = {}, random: () => number = Math.random): number {
+  const initial = backoff.initialMs ?? 200;
+  const max = Math.max(backoff.maxMs ?? 30_000, initial);
+  const jitter = Math.min(1, Math.max(0, backoff.jitter ?? 0.2));
+  // The exponent is capped so 2^n stays finite; the cap on the delay is reached long before.
+  const base = Math.min(max, initial * 2 ** Math.min(Math.max(attempt - 1, 0), 40));
+  return Math.round(base * (1 - jitter * random()));
 }
 
 export type PluginState = 'starting' | 'ready' | 'crashed' | 'restarting' | 'stopping' | 'stopped';
@@ -64,7 +100,10 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   private restartTimer: NodeJS.Timeout | undefined;
   /** A restart being launched; stop() waits for it so the new process is not left behind. */
   private restarting: Promise<void> | undefined;
+  /** Restarts since the plugin last stayed up `resetAfterMs` (drives the backoff). */
   private attempts = 0;
+  /** When the current process became ready (performance.now()). */
+  private upSince = 0;
   private hostServer: { server: grpc.Server; dir: string; address: string } | undefined;
   private readyWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private stopping: Promise<void> | undefined;
@@ -157,6 +196,7 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
       this.setState('stopped');
       throw err;
     }
+    this.upSince = performance.now();
     this.setState('ready');
   }
 
@@ -285,17 +325,19 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     // meanwhile fail with UNAVAILABLE rather than "channel has been shut down".
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const how = signal ? `killed by ${signal}` : `exit code ${code}`;
-    this.log.error('Plugin exited unexpectedly', { pid: proc.pid, status: how });
+    const uptime = performance.now() - this.upSince;
+    this.log.error('Plugin exited unexpectedly', { pid: proc.pid, status: how, uptime_ms: Math.round(uptime) });
     this.setState('crashed', how);
     if (this.opts.restart === false) return;
+    // Only a plugin that stayed up a while starts the backoff over.
+    const b = this.opts.backoff;
+    if (uptime >= (b?.resetAfterMs ?? Math.max(60_000, b?.maxMs ?? 30_000))) this.attempts = 0;
     this.scheduleRestart();
   }
 
   private scheduleRestart(): void {
-    const initial = this.opts.backoff?.initialMs ?? 200;
-    const max = this.opts.backoff?.maxMs ?? 30_000;
-    const delay = Math.min(max, initial * 2 ** this.attempts);
     this.attempts++;
+    const delay = restartDelayMs(this.attempts, this.opts.backoff);
     this.log.info('Restarting plugin', { attempt: this.attempts, delay_ms: delay });
     this.restartTimer = setTimeout(() => {
       this.restarting = this.restart().finally(() => (this.restarting = undefined));
@@ -314,7 +356,7 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     }
     if ((this.state as PluginState) === 'stopping') return;
     this.restarts++;
-    this.attempts = 0;
+    this.upSince = performance.now();
     this.log.info('Plugin restarted and reconfigured', { pid: this.proc?.pid });
     this.setState('ready');
   }
