@@ -21,6 +21,7 @@ export { launchPlugin, sha256File, PluginProcess } from './plugin/launch.js';
 export type { LaunchSpec, ExitInfo } from './plugin/launch.js';
 export { ManagedPlugin, describe, restartDelayMs } from './plugin/managed.js';
 export type { ManagedPluginOptions, PluginState, HostServiceRegistration, BackoffOptions } from './plugin/managed.js';
+export { reapPluginsSync, markHostShuttingDown, hostShutdownReason, removePluginSocket } from './plugin/reaper.js';
 export { Catalog, preparePlugin, serviceFor } from './plugin/catalog.js';
 export type { PluginDeclaration, CatalogOptions } from './plugin/catalog.js';
 export { isBuiltInComponent, builtInComponentNotes, joinTokenEnabled } from './plugin/built-in.js';

@@ -14,6 +14,7 @@ import type { ConfigIssue, EnvSource, PluginSide } from '@spire-ts/plugin-sdk';
 import { createCoreLogger, nullLogger } from '../log/logger.js';
 import type { LogFields, LogFormat, LogLevel, Logger } from '../log/logger.js';
 import { Catalog } from '../plugin/catalog.js';
+import { markHostShuttingDown, reapPluginsSync } from '../plugin/reaper.js';
 import type { PluginDeclaration } from '../plugin/catalog.js';
 import type { HostServiceRegistration } from '../plugin/managed.js';
 import type { GoFlagsResult } from './flags.js';
@@ -314,9 +315,20 @@ export function sideCli<Flags, Config extends SideRuntimeConfig, HS extends Side
 }
 
 /**
+ * A second SIGINT or SIGTERM within this long of the first is the same stop
+ * request delivered twice, and is ignored; a later one forces the exit.
+ */
+export const SECOND_SIGNAL_WINDOW_MS = 1000;
+
+/**
  * Runs a side's `main` as the process: real stdio, files, cwd and
  * environment, the version from the package.json at `packageJsonUrl`, and
  * the exit code. The `spire-server` and `spire-agent` bins are this call.
+ *
+ * SIGINT or SIGTERM aborts `io.stopSignal` (and marks the host as shutting
+ * down, so plugins that got the same signal are not restarted). A repeat
+ * within {@link SECOND_SIGNAL_WINDOW_MS} is ignored; a later one exits at
+ * once (130 or 143), SIGKILLing the plugins and removing their sockets first.
  */
 export async function runProcessCli(
   main: (args: string[], io: CliIO) => Promise<number>,
@@ -329,12 +341,24 @@ export async function runProcessCli(
     version = undefined;
   }
   const stop = new AbortController();
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals += 1;
-    // A second signal while stopping: give up waiting.
-    if (signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
-    stop.abort(sig);
+    const now = performance.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      // Synchronously, before any plugin exit is handled: a signal sent to the
+      // whole process group reaches the plugins too, and their exit is no crash.
+      markHostShuttingDown(sig);
+      stop.abort(sig);
+      return;
+    }
+    // The same stop request arriving twice (Ctrl-C to the process group, and a
+    // supervisor passing it on) is not an impatient operator.
+    if (now - firstSignalAt < SECOND_SIGNAL_WINDOW_MS) return;
+    // A later signal while stopping: give up waiting, but leave no plugin or socket behind.
+    process.stderr.write(`${sig} received again while stopping: exiting now, killing the plugins\n`);
+    reapPluginsSync();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

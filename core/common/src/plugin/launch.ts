@@ -11,6 +11,7 @@ import { PluginHostError, pluginLabel } from './errors.js';
 import { HandshakeError, parseHandshake, type Handshake } from './handshake.js';
 import { parsePluginStderr } from './hclog.js';
 import { PluginRpc } from './h2rpc.js';
+import { forgetPluginChild, pluginSocketParents, removePluginSocket, trackPluginChild, type ReapableChild } from './reaper.js';
 
 /** How to start one plugin process. */
 export interface LaunchSpec {
@@ -63,13 +64,40 @@ export class PluginProcess {
   /** Lean unary client for the hot path (see PluginRpc). */
   readonly rpc: PluginRpc;
 
+  /**
+   * @param socketParents where the plugin may have made its private socket
+   *   directory (see {@link removePluginSocket}); the socket, and that
+   *   directory when empty, are removed once the process exited, so a
+   *   SIGKILLed plugin leaves nothing behind either.
+   */
   constructor(
     readonly child: ChildProcess,
     readonly handshake: Handshake,
     readonly label: string,
     exited: Promise<ExitInfo>,
+    socketParents: readonly string[] = pluginSocketParents(process.env),
   ) {
-    this.exited = exited.then((info) => (this.exitInfo = info));
+    const cleanupNow = (): void => {
+      if (handshake.network === 'unix') removePluginSocket(handshake.address, socketParents);
+    };
+    const reapable: ReapableChild = {
+      killNow: () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          try {
+            child.kill('SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+      },
+      cleanupNow,
+    };
+    trackPluginChild(reapable);
+    this.exited = exited.then((info) => {
+      forgetPluginChild(reapable);
+      cleanupNow();
+      return (this.exitInfo = info);
+    });
     const target = handshake.network === 'unix' ? `unix:${handshake.address}` : handshake.address;
     this.channelOptions = {
       'grpc.max_receive_message_length': MAX_MESSAGE,
@@ -261,7 +289,7 @@ export async function launchPlugin(spec: LaunchSpec, log: Logger): Promise<Plugi
         throw new PluginHostError('ERR_PLUGIN_HANDSHAKE', `${label}: ${msg}`, { cause: err });
       }
       plog.debug('plugin handshake complete', { pid: child.pid, address: hs.address });
-      return new PluginProcess(child, hs, label, exited);
+      return new PluginProcess(child, hs, label, exited, pluginSocketParents(env));
     }
   }
 }

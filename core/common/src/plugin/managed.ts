@@ -19,6 +19,7 @@ import { PluginHostError, pluginLabel } from './errors.js';
 import { launchPlugin, type ExitInfo, type LaunchSpec, type PluginProcess } from './launch.js';
 import { unary, type RequestOf, type ResponseOf } from './rpc.js';
 import { serviceError, type UnaryMethodOf } from './h2rpc.js';
+import { forgetHostDir, hostShutdownReason, trackHostDir } from './reaper.js';
 
 /** A host service offered to plugins over the broker (service id 1). */
 export interface HostServiceRegistration {
@@ -211,7 +212,9 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     const previous = this.proc;
     this.proc = proc;
     previous?.closeChannel();
-    void proc.exited.then((info) => this.onExit(proc, info.code, info.signal));
+    // Decided a turn of the event loop later, so a signal that reached the
+    // host together with the plugin (a process-group signal) is seen first.
+    void proc.exited.then((info) => setImmediate(() => this.onExit(proc, info.code, info.signal)));
   }
 
   /**
@@ -325,6 +328,12 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     // meanwhile fail with UNAVAILABLE rather than "channel has been shut down".
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+    const shutdown = hostShutdownReason();
+    if (shutdown !== undefined) {
+      // The signal that stops the host reached the plugin too: an expected exit, not a crash.
+      this.log.debug('Plugin exited while the host is shutting down', { pid: proc.pid, status: how, reason: shutdown });
+      return;
+    }
     const uptime = performance.now() - this.upSince;
     this.log.error('Plugin exited unexpectedly', { pid: proc.pid, status: how, uptime_ms: Math.round(uptime) });
     this.setState('crashed', how);
@@ -345,7 +354,7 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   }
 
   private async restart(): Promise<void> {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.state === 'stopping' || this.state === 'stopped' || hostShutdownReason() !== undefined) return;
     this.setState('restarting');
     try {
       await this.launchAndConfigure();
@@ -408,10 +417,18 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
   private async startHostServices(): Promise<void> {
     if (!this.opts.hostServices?.length || this.hostServer) return;
     const dir = mkdtempSync(join(tmpdir(), 'spire-host'));
+    trackHostDir(dir);
     const address = join(dir, 'host.sock');
     const server = new grpc.Server();
     for (const hs of this.opts.hostServices) addService(server, hs.name, hs.impl);
-    await new Promise<void>((res, rej) => server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    try {
+      await new Promise<void>((res, rej) => server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    } catch (err) {
+      server.forceShutdown();
+      rmSync(dir, { recursive: true, force: true });
+      forgetHostDir(dir);
+      throw err;
+    }
     this.hostServer = { server, dir, address };
   }
 
@@ -421,6 +438,7 @@ export class ManagedPlugin<N extends ServiceName = ServiceName> {
     this.hostServer = undefined;
     await new Promise<void>((r) => hs.server.tryShutdown(() => r()));
     rmSync(hs.dir, { recursive: true, force: true });
+    forgetHostDir(hs.dir);
   }
 }
 
