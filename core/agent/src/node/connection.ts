@@ -7,13 +7,20 @@
  * authenticated by its SVID once it has one. New credentials (SVID or bundle
  * rotation) get a new channel; the old channel is closed once the calls in
  * flight on it have finished.
+ *
+ * As SPIRE's agent client releases a connection a call failed on and dials
+ * again for the next call, a channel a call could not reach the server on is
+ * replaced for the next call: a server back from an outage is reached by the
+ * agent's next attempt, not when grpc-js's reconnect backoff (up to two
+ * minutes by default) ends. That backoff is also capped near the agent's own
+ * retry schedule, for the channel of calls in flight.
  */
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import type { KeyObject } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { pemEncode, serverId, validateX509Svid, type Logger } from '@spire-ts/common';
 import { createClient, type ServiceClientOf, type ServiceName } from '@spire-ts/proto';
-import { NodeIdentityError, isGrpcError } from './errors.js';
+import { NodeIdentityError, explainTransportFailure, isGrpcError, isTransportFailure, lastConnectionError } from './errors.js';
 
 export interface ConnectionCredentials {
   /** The bundle's X.509 authorities; undefined = insecure bootstrap (server not verified). */
@@ -33,10 +40,16 @@ interface Generation {
   creds: ConnectionCredentials;
   /** Why the last TLS handshake on this channel was refused, if it was. */
   authError: string | undefined;
+  /** A call could not reach the server over this channel: the next call gets a new one. */
+  failed: boolean;
 }
 
 /** Default deadline of one unary call. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** grpc-js's first reconnect delay on a channel. */
+export const RECONNECT_BACKOFF_INITIAL_MS = 1_000;
+/** grpc-js's longest reconnect delay on a channel: the agent's retry interval (grpc-js's default is 120 s). */
+export const RECONNECT_BACKOFF_MAX_MS = 5_000;
 
 export class ServerConnection {
   readonly target: string;
@@ -56,27 +69,34 @@ export class ServerConnection {
   /** Switches to new credentials: later calls use a new channel; the previous one closes when idle. */
   setCredentials(creds: ConnectionCredentials): void {
     if (this.closed) throw new Error('the server connection is closed');
+    this.open(creds, false);
+  }
+
+  private open(creds: ConnectionCredentials, redial: boolean): Generation {
     const old = this.gen;
-    const gen: Generation = { id: this.nextId++, channel: undefined as unknown as grpc.Channel, clients: new Map(), inflight: 0, retired: false, creds, authError: undefined };
-    gen.channel = new grpc.Channel(this.target, this.channelCredentials(gen), {
+    const gen: Generation = { id: this.nextId++, channel: undefined as unknown as grpc.Channel, clients: new Map(), inflight: 0, retired: false, creds, authError: undefined, failed: false };
+    gen.channel = new grpc.Channel(this.target, this.channelCredentials(gen, redial), {
       'grpc.ssl_target_name_override': 'spire-server',
       'grpc.default_authority': this.target,
       'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_INITIAL_MS,
+      'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
     });
     this.gen = gen;
     if (old) this.retire(old);
+    return gen;
   }
 
   get credentials(): ConnectionCredentials | undefined {
     return this.gen?.creds;
   }
 
-  private channelCredentials(gen: Generation): grpc.ChannelCredentials {
+  private channelCredentials(gen: Generation, redial: boolean): grpc.ChannelCredentials {
     const { roots, svid } = gen.creds;
     const key = svid ? Buffer.from(svid.key.export({ type: 'pkcs8', format: 'pem' }) as string) : null;
     const chain = svid ? Buffer.from(svid.chain.map((c) => pemEncode('CERTIFICATE', c)).join('')) : null;
     if (!roots) {
-      this.opts.log.warn('Insecure bootstrap enabled: the SPIRE server is not authenticated on this connection', { server: this.target });
+      if (!redial) this.opts.log.warn('Insecure bootstrap enabled: the SPIRE server is not authenticated on this connection', { server: this.target });
       return grpc.credentials.createSsl(null, key, chain, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
     }
     const rootsPem = Buffer.from(roots.map((c) => pemEncode('CERTIFICATE', c)).join(''));
@@ -127,11 +147,15 @@ export class ServerConnection {
    * Runs `fn` with a client of `name` on the current channel; the channel is
    * kept open until `fn` settles. Failures are grpc-js errors, except that a
    * TLS failure to authenticate the server becomes a NodeIdentityError
-   * `ERR_NODE_SERVER_AUTH` naming the bundle source.
+   * `ERR_NODE_SERVER_AUTH` naming the bundle source, and any other failure
+   * to reach the server a `ServerUnreachableError` saying what happened to
+   * the connection (grpc-js's code and metadata kept). After such a failure
+   * the next call dials again on a new channel.
    */
   async with<N extends ServiceName, T>(name: N, fn: (client: ServiceClientOf<N>) => Promise<T>): Promise<T> {
-    const gen = this.gen;
+    let gen = this.gen;
     if (this.closed || !gen) throw new NodeIdentityError('ERR_NODE_START', 'the server connection is not open');
+    if (gen.failed) gen = this.open(gen.creds, true);
     let client = gen.clients.get(name) as ServiceClientOf<N> | undefined;
     if (!client) {
       client = createClient(name, this.target, grpc.credentials.createInsecure(), { channelOverride: gen.channel });
@@ -141,6 +165,7 @@ export class ServerConnection {
     try {
       return await fn(client);
     } catch (err) {
+      if (isTransportFailure(err)) gen.failed = true;
       throw this.explain(err, gen);
     } finally {
       gen.inflight--;
@@ -149,11 +174,11 @@ export class ServerConnection {
   }
 
   private explain(err: unknown, gen: Generation): unknown {
-    if (!isGrpcError(err) || err.code !== grpc.status.UNAVAILABLE) return err;
+    if (!isGrpcError(err) || err.code !== grpc.status.UNAVAILABLE) return explainTransportFailure(err, this.target);
     const details = err.details ?? err.message;
     const tlsProblem = /certificate|self.signed|CERT_|handshake|SSL/i.test(details);
-    if (!gen.authError && !tlsProblem) return err;
-    const why = gen.authError ?? details;
+    if (!gen.authError && !tlsProblem) return explainTransportFailure(err, this.target);
+    const why = gen.authError ?? lastConnectionError(details) ?? details.trim();
     return new NodeIdentityError(
       'ERR_NODE_SERVER_AUTH',
       `cannot authenticate the SPIRE server at ${this.target} as ${this.expectedId} with the trust bundle from ${gen.creds.rootsSource}: ${why}`,

@@ -46,6 +46,11 @@ export class NodeIdentityError extends Error {
     this.grpcCode = options?.grpcCode;
   }
   readonly grpcCode: number | undefined;
+
+  /** The agent's identity is lost for good (banned, evicted, expired beyond renewal): nothing is worth retrying. */
+  get terminal(): boolean {
+    return this.code === 'ERR_NODE_BANNED' || this.code === 'ERR_NODE_EVICTED' || this.code === 'ERR_NODE_IDENTITY_LOST';
+  }
 }
 
 /** A grpc-js style error (`code`, `details`, `metadata`). */
@@ -132,9 +137,109 @@ export function decodeDeniedReason(status: Uint8Array): DeniedReason | undefined
   return undefined;
 }
 
-/** `code: details` of any error, for messages. */
+/**
+ * A call to the server that failed below the API: the connection could not
+ * be made, was lost, or the call ran out of time. Keeps the grpc-js error's
+ * `code` and `metadata` (callers still branch on them); `details` and
+ * `message` say what happened in the operator's terms (see
+ * {@link cleanTransportDetails}), the grpc-js error is the `cause`.
+ */
+export class ServerUnreachableError extends Error {
+  override readonly name = 'ServerUnreachableError';
+  readonly code: number;
+  readonly details: string;
+  readonly metadata: Metadata | undefined;
+  constructor(err: GrpcErrorLike, details: string) {
+    super(details, { cause: err });
+    this.code = err.code;
+    this.details = details;
+    this.metadata = err.metadata;
+  }
+}
+
+/**
+ * grpc-js's text for a failure of the connection rather than of the call,
+ * rewritten for an operator; any other text comes back only trimmed. grpc-js
+ * says e.g. `No connection established. Last error: Error: connect
+ * ECONNREFUSED 127.0.0.1:8081. Resolution note: ` (its load balancer's
+ * bookkeeping around the socket error, with a trailing blank, which an HTTP/2
+ * peer may refuse in a header); this says `connection to 127.0.0.1:8081
+ * failed: connect ECONNREFUSED`. `target` (host:port) names the server
+ * where grpc-js does not.
+ *
+ * @example
+ * ```ts
+ * cleanTransportDetails('Connection dropped', '127.0.0.1:8081'); // 'connection to 127.0.0.1:8081 dropped'
+ * ```
+ */
+export function cleanTransportDetails(details: string, target?: string): string {
+  const server = target ?? 'the SPIRE server';
+  const text = details.trim();
+  const noConn = /^(?:[\w-]+: )?No connection established\.?(?: Last error: ([\s\S]*?))?(?:\.? Resolution note:([\s\S]*))?$/.exec(text);
+  if (noConn) {
+    const last = socketError(noConn[1] ?? '');
+    const note = (noConn[2] ?? '').trim();
+    const errno = /^connect (E[A-Z]+) (\S+)$/.exec(last);
+    let out: string;
+    if (errno) out = `connection to ${errno[2]} failed: connect ${errno[1]}`;
+    else out = last === '' || last === 'null' ? `connection to ${server} failed` : `connection to ${server} failed: ${last}`;
+    return note ? `${out} (name resolution: ${note.replace(/\.$/, '')})` : out;
+  }
+  const noAddr = /^No addresses resolved\.(?: Resolution note:([\s\S]*))?$/.exec(text);
+  if (noAddr) {
+    const note = (noAddr[1] ?? '').trim();
+    return note ? `no address resolved for ${server}: ${note}` : `no address resolved for ${server}`;
+  }
+  const resolve = /^Name resolution failed for target (?:dns:)?(\S+)$/.exec(text);
+  if (resolve) return `cannot resolve ${resolve[1]}`;
+  if (text === 'Connection dropped') return `connection to ${server} dropped`;
+  const deadline = /^Deadline exceeded after ([^,]+)/.exec(text);
+  if (deadline) return `no answer from ${server} within ${deadline[1]} (deadline exceeded)`;
+  return text;
+}
+
+/** The socket or TLS error behind grpc-js's "No connection established" text, if that is what `details` is. */
+export function lastConnectionError(details: string): string | undefined {
+  const m = /No connection established\.? Last error: ([\s\S]*?)(?:\.? Resolution note:[\s\S]*)?$/.exec(details.trim());
+  const last = m ? socketError(m[1] ?? '') : '';
+  return last === '' || last === 'null' ? undefined : last;
+}
+
+/** The socket or TLS error inside grpc-js's "Last error": without `Error: `/`Error [CODE]: ` and the timestamp grpc-js appends. */
+function socketError(last: string): string {
+  return last
+    .trim()
+    .replace(/^Error(?: \[[A-Z0-9_]+\])?: /, '')
+    .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '')
+    .replace(/\.$/, '')
+    .trim();
+}
+
+/** Whether grpc-js's `details` describe a failed, lost or timed-out connection (text {@link cleanTransportDetails} rewrites). */
+export function isTransportFailure(err: unknown): err is GrpcErrorLike {
+  if (!isGrpcError(err) || (err.code !== 14 && err.code !== 4)) return false;
+  const details = err.details ?? '';
+  return cleanTransportDetails(details) !== details.trim();
+}
+
+/**
+ * A grpc-js failure of the connection to the server at `target` as a
+ * {@link ServerUnreachableError}; any other error as it is.
+ */
+export function explainTransportFailure(err: unknown, target: string): unknown {
+  if (err instanceof ServerUnreachableError || !isTransportFailure(err)) return err;
+  return new ServerUnreachableError(err, cleanTransportDetails(err.details ?? '', target));
+}
+
+/**
+ * An error for messages: `Code: details` of a server answer, what happened
+ * to the connection for a transport failure (never grpc-js's own wording),
+ * the message of anything else.
+ */
 export function describeError(err: unknown): string {
-  if (isGrpcError(err)) return err.details ? `${grpcCodeName(err.code)}: ${err.details}` : err.message;
+  if (err instanceof ServerUnreachableError) return err.message;
+  if (isTransportFailure(err)) return cleanTransportDetails(err.details ?? '');
+  if (isGrpcError(err)) return err.details ? `${grpcCodeName(err.code)}: ${err.details.trim()}` : err.message.trim();
   return err instanceof Error ? err.message : String(err);
 }
 

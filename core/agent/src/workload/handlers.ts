@@ -73,8 +73,18 @@ class CallCancelSignal implements CancelSignal {
   }
 }
 
+/**
+ * An error's message for a status: trimmed, since HTTP/2 clients (Node's
+ * among them) drop a `grpc-message` that ends in a blank, leaving the caller
+ * a bare status code.
+ */
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (typeof text === 'string' ? text : String(text)).trim();
+}
+
 function asStatus(err: unknown): PluginError {
-  return err instanceof PluginError ? err : status(Status.INTERNAL, (err as Error).message ?? String(err));
+  return err instanceof PluginError ? err : status(Status.INTERNAL, errorText(err));
 }
 
 /** The handlers, bound to `deps`. */
@@ -246,8 +256,9 @@ export function workloadApiHandlers(deps: WorkloadHandlerDeps): ServiceImpl<'Spi
           try {
             svid = await cache.fetchJwtSvid(entry, request.audience);
           } catch (err) {
-            log.error('Could not fetch JWT-SVID', { spiffe_id: entry.spiffeId, error: (err as Error).message });
-            throw status(Status.UNAVAILABLE, `could not fetch JWT-SVID: ${(err as Error).message}`);
+            const why = errorText(err);
+            log.error('Could not fetch JWT-SVID', { spiffe_id: entry.spiffeId, error: why });
+            throw status(Status.UNAVAILABLE, `could not fetch JWT-SVID: ${why}`);
           }
         }
         entries.push(entry);
