@@ -4,7 +4,7 @@
 // cache hits, misses, half-life renewal and request sharing.
 import { describe, expect, it } from 'vitest';
 import { validateJwtSvid } from '@spire-ts/common';
-import { Backoff, DEGRADED_MESSAGE, RECOVERED_MESSAGE, jwtCacheKey } from '../src/manager/index.js';
+import { Backoff, DEGRADED_MESSAGE, RECOVERED_MESSAGE, SVIDS_CURRENT_MESSAGE, SVIDS_EXPIRED_MESSAGE, SVIDS_OVERDUE_MESSAGE, jwtCacheKey } from '../src/manager/index.js';
 import type { Selector, WorkloadEntry } from '../src/workload/cache.js';
 import { MIN, TD, checkIdentity, entry, harness, settle } from './manager-support.js';
 
@@ -38,6 +38,80 @@ describe('AgentManager: server outage', () => {
     expect(recovered[0]!.fields.failed_attempts).toBeGreaterThan(3);
     await h.runFor(MIN);
     expect(h.log.lines.filter((l) => l.msg === RECOVERED_MESSAGE || l.msg === DEGRADED_MESSAGE)).toHaveLength(2);
+    await h.manager.stop();
+  });
+
+  it('keeps serving X509-SVIDs past their renewal time and expiry, saying so once per change (not per SVID, not per sync)', async () => {
+    // The operator's repro: x509_svid_ttl 120 s, the server gone.
+    const h = await harness({}, 2 * MIN);
+    for (let i = 0; i < 3; i++) h.server.put(entry(`e${i}`, `/w${i}`, [`unix:uid:${1000 + i}`]));
+    await h.manager.start();
+    const first = h.manager.fetchWorkloadUpdate([uid(1000)]).identities[0]!;
+    const expiresAt = first.expiresAt.toISOString();
+    h.server.down = true;
+    await h.runFor(4 * MIN);
+    // Served as they are, even expired.
+    expect(h.manager.fetchWorkloadUpdate([uid(1000)]).identities[0]).toBe(first);
+    const said = h.log.lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => [l.level, l.msg]);
+    expect(said).toEqual([
+      ['error', DEGRADED_MESSAGE],
+      ['warn', SVIDS_OVERDUE_MESSAGE],
+      ['error', SVIDS_EXPIRED_MESSAGE],
+    ]);
+    const overdue = h.log.lines.find((l) => l.msg === SVIDS_OVERDUE_MESSAGE)!;
+    expect(overdue.fields).toEqual({ count: 3, spiffe_id: `spiffe://${TD}/w0`, entry_id: 'e0', expires_at: expiresAt });
+    const expired = h.log.lines.find((l) => l.msg === SVIDS_EXPIRED_MESSAGE)!;
+    expect(expired.fields).toEqual({ expired: 3, spiffe_id: `spiffe://${TD}/w0`, entry_id: 'e0', expired_at: expiresAt, renewal_overdue: 0 });
+
+    h.server.down = false;
+    await h.runFor(30_000);
+    expect(h.log.lines.filter((l) => l.msg === SVIDS_CURRENT_MESSAGE)).toHaveLength(1);
+    checkIdentity(h.manager.fetchWorkloadUpdate([uid(1000)]).identities[0]!, h.manager.bundle, h.time.now());
+    await h.runFor(5 * MIN);
+    expect(h.log.lines.filter((l) => l.msg.startsWith('Cached X509-SVIDs'))).toHaveLength(3);
+    await h.manager.stop();
+  });
+
+  it('with many SVIDs coming due at different times, says at most one line per sync attempt', async () => {
+    const h = await harness({ random: Math.random }, 2 * MIN);
+    const n = 300;
+    for (let i = 0; i < n; i++) h.server.put(entry(`e${i}`, `/w${i}`, [`unix:uid:${i}`]));
+    await h.manager.start();
+    const syncs = h.server.calls.sync;
+    let attempts = 0;
+    const sync = h.server.syncAuthorizedEntries.bind(h.server);
+    h.server.syncAuthorizedEntries = (known) => {
+      attempts++;
+      return sync(known);
+    };
+    h.server.down = true;
+    await h.runFor(4 * MIN);
+    expect(h.server.calls.sync).toBe(syncs);
+    const lines = h.log.lines.filter((l) => l.msg === SVIDS_OVERDUE_MESSAGE || l.msg === SVIDS_EXPIRED_MESSAGE);
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.length).toBeLessThanOrEqual(attempts);
+    const last = lines.at(-1)!;
+    expect(last.fields.expired).toBe(n);
+    await h.manager.stop();
+  });
+
+  it('says nothing of its own and stops syncing when a call says the agent is banned (the node identity reports it)', async () => {
+    const h = await harness();
+    h.server.put(entry('a', '/web', ['unix:uid:1000']));
+    await h.manager.start();
+    const banned = Object.assign(new Error('agent is banned: the server refused to sync registration entries'), { terminal: true });
+    let attempts = 0;
+    h.server.syncAuthorizedEntries = () => {
+      attempts++;
+      return Promise.reject(banned);
+    };
+    await h.runFor(MIN);
+    expect(attempts).toBe(1);
+    expect(h.log.lines.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([]);
+    expect(h.manager.degraded).toBe(false);
+    expect(h.time.pendingDelay()).toBeUndefined();
+    // Still serving what it has until the agent stops.
+    expect(h.manager.fetchWorkloadUpdate([uid(1000)]).identities).toHaveLength(1);
     await h.manager.stop();
   });
 

@@ -32,15 +32,17 @@ describe('terminal denials of the sync manager calls', () => {
     }
   });
 
-  it('reports the first terminal denial once and still rethrows every error', async () => {
+  it('reports the first terminal denial once, before the caller hears of it; callers get it as a terminal error', async () => {
     const seen: NodeIdentityError[] = [];
     const err = denied(4);
     const api = watchTerminalDenials(failingApi(err), (e) => seen.push(e));
-    await expect(api.syncAuthorizedEntries()).rejects.toBe(err);
-    await expect(api.batchNewX509Svid([])).rejects.toBe(err);
-    await expect(api.getFederatedBundle('other.test')).rejects.toBe(err);
+    const first = await api.syncAuthorizedEntries().catch((e: unknown) => e);
+    expect(seen).toEqual([first]);
+    await expect(api.batchNewX509Svid([])).rejects.toMatchObject({ code: 'ERR_NODE_BANNED', terminal: true, message: expect.stringMatching(/refused to issue X509-SVIDs/) as string, cause: err });
+    await expect(api.getFederatedBundle('other.test')).rejects.toMatchObject({ code: 'ERR_NODE_BANNED', terminal: true });
     expect(seen).toHaveLength(1);
     expect(seen[0]!.message).toMatch(/refused to sync registration entries/);
+    expect(seen[0]!.terminal).toBe(true);
     expect(seen[0]!.cause).toBe(err);
   });
 

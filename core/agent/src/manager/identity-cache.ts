@@ -42,6 +42,28 @@ function dueSvid(r: Rec, reason: DueReason, currentExpiresAt?: Date): DueSvid {
   return currentExpiresAt === undefined ? base : { ...base, currentExpiresAt };
 }
 
+/** An X.509-SVID held past its renewal time, for messages. */
+export interface OverdueSvid {
+  readonly entryId: string;
+  readonly spiffeId: string;
+  /** Unix ms. */
+  readonly expiresAt: number;
+}
+
+/** The X.509-SVIDs held past their renewal time ({@link IdentityCache.overdue}). */
+export interface OverdueSvids {
+  /** Past their renewal time, not yet expired. */
+  readonly renewalOverdue: number;
+  /** Of those, the one that expires first. */
+  readonly soonest: OverdueSvid | undefined;
+  /** Expired. */
+  readonly expired: number;
+  /** Of those, the one that expired first. */
+  readonly firstExpired: OverdueSvid | undefined;
+}
+
+const NONE_OVERDUE: OverdueSvids = Object.freeze({ renewalOverdue: 0, soonest: undefined, expired: 0, firstExpired: undefined });
+
 /** Newly issued SVID material for {@link IdentityCache.store}. */
 export interface SvidMaterial {
   readonly certChainDer: readonly Uint8Array[];
@@ -319,6 +341,37 @@ export class IdentityCache {
     for (const r of prefetch.slice(0, Math.max(0, room))) out.push(dueSvid(r, 'prefetch'));
     this.#nothingDue = out.length === 0 ? { generation: this.#generation, requests: this.#requests, until } : undefined;
     return out.sort((a, b) => DUE_ORDER[a.reason] - DUE_ORDER[b.reason]);
+  }
+
+  /**
+   * The SVIDs held past their renewal time at `now` (not renewed: the server
+   * could not be reached, or refused them), counted, with the most urgent of
+   * each kind. While nothing came due since the last {@link due} found
+   * nothing due, the records are not walked.
+   */
+  overdue(now: number): OverdueSvids {
+    const quiet = this.#nothingDue;
+    if (quiet && quiet.generation === this.#generation && now < quiet.until) return NONE_OVERDUE;
+    let renewalOverdue = 0;
+    let expired = 0;
+    let soonest: Rec | undefined;
+    let firstExpired: Rec | undefined;
+    for (const r of this.#records.values()) {
+      const i = r.identity;
+      if (!i || now < r.rotateAt) continue;
+      const exp = i.expiresAt.getTime();
+      if (now >= exp) {
+        expired++;
+        if (!firstExpired || exp < (firstExpired.identity as WorkloadIdentity).expiresAt.getTime()) firstExpired = r;
+      } else {
+        renewalOverdue++;
+        if (!soonest || exp < (soonest.identity as WorkloadIdentity).expiresAt.getTime()) soonest = r;
+      }
+    }
+    if (renewalOverdue === 0 && expired === 0) return NONE_OVERDUE;
+    const describe = (r: Rec | undefined): OverdueSvid | undefined =>
+      r && { entryId: r.view.entryId, spiffeId: r.view.spiffeId, expiresAt: (r.identity as WorkloadIdentity).expiresAt.getTime() };
+    return { renewalOverdue, soonest: describe(soonest), expired, firstExpired: describe(firstExpired) };
   }
 
   /**

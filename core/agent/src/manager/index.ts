@@ -13,6 +13,9 @@ export {
   MAX_SYNC_BACKOFF_MULTIPLE,
   DEGRADED_MESSAGE,
   RECOVERED_MESSAGE,
+  SVIDS_OVERDUE_MESSAGE,
+  SVIDS_EXPIRED_MESSAGE,
+  SVIDS_CURRENT_MESSAGE,
 } from './manager.js';
 export type { AgentManagerOptions, ManagerTimers } from './manager.js';
 export { Backoff, BACKOFF_MULTIPLIER, BACKOFF_JITTER } from './backoff.js';

@@ -9,14 +9,16 @@
  * missing, outdated (entry revision changed) or past half their lifetime,
  * in batches. A failed sync keeps the cache as it was and is retried with
  * exponential backoff; the outage is logged once when it starts and once
- * when it ends.
+ * when it ends. Cached X.509-SVIDs that pass their renewal time or expire
+ * unrenewed are still served; after each sync attempt, when their number
+ * changed, one line says how many and which is most urgent.
  */
 import { nullLogger, parseTrustDomain, Registrations, type Bundle, type KeyType, type Logger } from '@spire-ts/common';
 import { selectorKey, type JwtSvid, type Selector, type WorkloadCache, type WorkloadEntry, type WorkloadUpdate, type WorkloadUpdateListener } from '../workload/cache.js';
 import type { AgentEntry, AgentServerApi } from '../node/server-api.js';
 import { Backoff, BACKOFF_JITTER } from './backoff.js';
 import { toWorkloadEntry } from './entries.js';
-import { IdentityCache, type DueSvid } from './identity-cache.js';
+import { IdentityCache, type DueSvid, type OverdueSvids } from './identity-cache.js';
 import { SyncGarbage } from './gc.js';
 import { JwtSvidCache } from './jwt-cache.js';
 import { MAX_X509_BATCH, mintX509Batch } from './x509-minter.js';
@@ -33,6 +35,12 @@ export const MAX_SYNC_BACKOFF_MULTIPLE = 5;
 export const DEGRADED_MESSAGE = 'Failed to sync with SPIRE Server; serving cached identities';
 /** Logged once when a sync succeeds again. */
 export const RECOVERED_MESSAGE = 'Sync with SPIRE Server restored';
+/** Logged (warning) when the number of cached X.509-SVIDs past their renewal time, none expired, changed. */
+export const SVIDS_OVERDUE_MESSAGE = 'Cached X509-SVIDs are past their renewal time and could not be renewed; serving them until they expire';
+/** Logged (error) when the number of expired cached X.509-SVIDs changed. */
+export const SVIDS_EXPIRED_MESSAGE = 'Cached X509-SVIDs expired without being renewed; workloads are being served expired X509-SVIDs';
+/** Logged when no cached X.509-SVID is overdue any more. */
+export const SVIDS_CURRENT_MESSAGE = 'Cached X509-SVIDs renewed; none is past its renewal time';
 
 /** Timer functions, injected so tests drive the loop by hand. */
 export interface ManagerTimers {
@@ -66,6 +74,9 @@ export interface AgentManagerOptions {
 type State = 'new' | 'starting' | 'running' | 'stopped';
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** An error the server API says ends the agent's identity (see AgentServerApi): reported by the identity's owner. */
+const isTerminal = (err: unknown): boolean => typeof err === 'object' && err !== null && (err as { terminal?: unknown }).terminal === true;
 
 function positiveInt(name: string, v: number | undefined, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
@@ -101,6 +112,8 @@ export class AgentManager implements WorkloadCache {
   #federatedTds: string[] = [];
   #mintFailures = new Map<string, string>();
   #outage: { since: number; failures: number } | undefined;
+  /** The overdue and expired SVID counts last reported. */
+  #overdueReported = { renewalOverdue: 0, expired: 0 };
   #lastSync: Date | undefined;
   readonly #bundleListeners = new Registrations<() => void>();
   readonly #garbage = new SyncGarbage();
@@ -266,18 +279,50 @@ export class AgentManager implements WorkloadCache {
           this.#outage = undefined;
           this.#log.info(RECOVERED_MESSAGE, { failed_attempts: failures, outage_ms: this.#clock.now().getTime() - since });
         }
+        this.#reportOverdue();
         this.#backoff.reset();
         this.#schedule(this.#backoff.next());
       },
       (err: unknown) => {
+        if (isTerminal(err)) {
+          // Banned or evicted: the node identity has said so and stops the agent; nothing to retry or add.
+          this.#state = 'stopped';
+          this.#log.debug('Stopped syncing: the agent has lost its identity', { error: errText(err) });
+          return;
+        }
         if (this.#outage) this.#outage.failures++;
         else {
           this.#outage = { since: this.#clock.now().getTime(), failures: 1 };
           this.#log.error(DEGRADED_MESSAGE, { error: errText(err) });
         }
+        this.#reportOverdue();
         this.#schedule(this.#backoff.next());
       },
     );
+  }
+
+  /** One line when the number of X.509-SVIDs held past their renewal time (or expired) changed since the last one. */
+  #reportOverdue(): void {
+    const o: OverdueSvids = this.#cache.overdue(this.#clock.now().getTime());
+    const last = this.#overdueReported;
+    if (o.renewalOverdue === last.renewalOverdue && o.expired === last.expired) return;
+    this.#overdueReported = { renewalOverdue: o.renewalOverdue, expired: o.expired };
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const soonest = o.soonest && { spiffe_id: o.soonest.spiffeId, entry_id: o.soonest.entryId, expires_at: iso(o.soonest.expiresAt) };
+    if (o.firstExpired) {
+      this.#log.error(SVIDS_EXPIRED_MESSAGE, {
+        expired: o.expired,
+        spiffe_id: o.firstExpired.spiffeId,
+        entry_id: o.firstExpired.entryId,
+        expired_at: iso(o.firstExpired.expiresAt),
+        renewal_overdue: o.renewalOverdue,
+        ...(soonest ? { next_to_expire: soonest.spiffe_id, next_expires_at: soonest.expires_at } : {}),
+      });
+    } else if (soonest) {
+      this.#log.warn(SVIDS_OVERDUE_MESSAGE, { count: o.renewalOverdue, ...soonest });
+    } else {
+      this.#log.info(SVIDS_CURRENT_MESSAGE);
+    }
   }
 
   /** Mints SVIDs a new subscriber or request is waiting for, without waiting for the next sync. */

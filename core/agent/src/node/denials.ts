@@ -26,19 +26,26 @@ export function mustReattest(err: unknown): boolean {
 }
 
 /**
- * `api` with every failure checked by {@link terminalDenial}; the first
- * terminal one is passed to `onTerminal`, and a must-re-attest denial to
- * `onReattest` (errors are still thrown to the caller).
+ * `api` with every failure checked by {@link terminalDenial}: a terminal one
+ * rejects as that NodeIdentityError (`terminal` true, the server's error its
+ * cause), so callers such as the sync manager know to say nothing of their
+ * own, and the first is passed to `onTerminal` before the caller hears of
+ * it; a must-re-attest denial is passed to `onReattest`. Other errors are
+ * thrown as they are.
  */
 export function watchTerminalDenials(api: AgentServerApi, onTerminal: (err: NodeIdentityError) => void, onReattest?: (err: unknown, what: string) => void): AgentServerApi {
   let reported = false;
   const check = <T>(what: string, call: () => Promise<T>): Promise<T> =>
     call().catch((err: unknown) => {
-      const terminal = reported ? undefined : terminalDenial(err, what);
+      const terminal = terminalDenial(err, what);
       if (terminal) {
-        reported = true;
-        onTerminal(terminal);
-      } else if (!reported && mustReattest(err)) onReattest?.(err, what);
+        if (!reported) {
+          reported = true;
+          onTerminal(terminal);
+        }
+        throw terminal;
+      }
+      if (!reported && mustReattest(err)) onReattest?.(err, what);
       throw err;
     });
   return {

@@ -2,7 +2,10 @@
  * What the agent's sync manager needs from the SPIRE server, over mTLS with
  * the agent's current SVID. Implemented over grpc-js by the node identity
  * module (core/agent/src/node); the manager depends only on this interface.
- * Failures reject with grpc-js style errors (`code`, `details`).
+ * Failures reject with grpc-js style errors (`code`, `details`), except
+ * that an answer ending the agent's identity (banned, evicted) rejects with
+ * an error whose `terminal` is true: whoever owns the identity reports it
+ * and stops the agent; callers should not report it again nor retry.
  */
 import type { Bundle } from '@spire-ts/common';
 
