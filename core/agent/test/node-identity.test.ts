@@ -3,15 +3,18 @@
  * the SQLite DataStore and disk KeyManager): join token attestation over TLS,
  * persistence and reuse across restarts, renewal at half-life, ban, refusal
  * of a wrong bootstrap bundle, insecure bootstrap, and the refusals at start
- * (used join token with an expired SVID, trust domain change).
+ * (used join token with an expired SVID, trust domain change, no token after
+ * an eviction); a ban met by the sync manager said once.
  */
 import { X509Certificate } from 'node:crypto';
 import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { concatCertificates } from '@spire-ts/common';
+import { concatCertificates, memoryLogger, type PluginDeclaration } from '@spire-ts/common';
+import type { RuntimeConfig } from '../src/config/runtime.js';
+import { AgentManager, DEGRADED_MESSAGE } from '../src/manager/index.js';
 import { NodeIdentityError } from '../src/node/errors.js';
-import type { NodeIdentity } from '../src/node/identity.js';
+import { nodeIdentityOptions, type NodeIdentity } from '../src/node/identity.js';
 import { BUNDLE_FILE, DATA_FILE, KEY_FILE, SVID_FILE } from '../src/node/storage.js';
 import { bundleFile, identity, joinToken, selfSigned, startServer, tempDir, TD, unary, type Harness } from './node-fixtures.js';
 
@@ -110,7 +113,8 @@ describe('node identity', () => {
     const id = identity(h, { dataDir: d, serverPort: 1, joinToken: 'whatever', trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' } });
     const err = await id.start().catch((e: unknown) => e);
     expect((err as NodeIdentityError).code).toBe('ERR_NODE_ATTEST');
-    expect((err as Error).message).toMatch(/^node attestation with join_token failed: Unavailable: /);
+    // What happened to the connection, not grpc-js's bookkeeping ("No connection established. Last error: ... Resolution note: ").
+    expect((err as Error).message).toBe('node attestation with join_token failed: connection to 127.0.0.1:1 failed: connect ECONNREFUSED');
     await id.stop();
   });
 
@@ -142,7 +146,9 @@ describe('node identity', () => {
     const err = await id.start().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NodeIdentityError);
     expect((err as NodeIdentityError).code).toBe('ERR_NODE_SERVER_AUTH');
-    expect((err as Error).message).toContain(`cannot authenticate the SPIRE server at 127.0.0.1:${h.port} as spiffe://${TD}/spire/server with the trust bundle from trust_bundle_path ${path}`);
+    expect((err as Error).message).toBe(
+      `cannot authenticate the SPIRE server at 127.0.0.1:${h.port} as spiffe://${TD}/spire/server with the trust bundle from trust_bundle_path ${path}: unable to verify the first certificate`,
+    );
     expect(existsSync(join(d, SVID_FILE))).toBe(false);
     await id.stop();
     // The token was not spent: a correct bundle still attests with it.
@@ -213,5 +219,74 @@ describe('node identity', () => {
     expect(existsSync(join(d, SVID_FILE))).toBe(false);
     expect(existsSync(join(d, KEY_FILE))).toBe(false);
     expect(existsSync(join(d, BUNDLE_FILE))).toBe(true);
+  });
+
+  it('a ban met by the sync manager is said once, by the node identity, and no sync failure follows it', async () => {
+    const d = dir();
+    const log = memoryLogger();
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: { kind: 'path', path: await bundleFile(h, d), format: 'pem' }, log, bundleRefreshMs: 600_000 });
+    running.push(id);
+    await id.start();
+    const manager = new AgentManager({ api: id.api, trustDomain: TD, log, syncIntervalMs: 100 });
+    await manager.start();
+    const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
+    const admin = h.local('spire.api.server.agent.v1.Agent');
+    await unary(admin.BanAgent.bind(admin), { id: { trust_domain: TD, path: new URL(id.svid.spiffeId).pathname } });
+    expect((await terminal).code).toBe('ERR_NODE_BANNED');
+    await new Promise((r) => setTimeout(r, 500));
+    await manager.stop();
+    const errors = log.lines.filter((l) => l.level === 'error' || l.level === 'warn').map((l) => l.msg);
+    expect(errors).toEqual(['Agent is banned: removing SVID and shutting down']);
+    expect(log.lines.some((l) => l.msg === DEGRADED_MESSAGE)).toBe(false);
+  });
+
+  it('after an eviction, a restart with NodeAttestor "join_token" and no token says the agent must attest again with a new token', async () => {
+    const d = dir();
+    const bootstrap = { kind: 'path' as const, path: await bundleFile(h, d), format: 'pem' as const };
+    const id = identity(h, { dataDir: d, joinToken: await joinToken(h), trustBundle: bootstrap, joinTokenAttestor: true });
+    running.push(id);
+    await id.start();
+    const spiffeId = id.svid.spiffeId;
+    const terminal = new Promise<NodeIdentityError>((resolve) => id.onTerminal(resolve));
+    const admin = h.local('spire.api.server.agent.v1.Agent');
+    await unary(admin.DeleteAgent.bind(admin), { id: { trust_domain: TD, path: new URL(spiffeId).pathname } });
+    await id.api.syncAuthorizedEntries().catch(() => undefined);
+    expect((await terminal).code).toBe('ERR_NODE_EVICTED');
+    await id.stop();
+
+    // As the operator restarts it: the same configuration, the token (spent) no longer passed.
+    const again = identity(h, { dataDir: d, trustBundle: bootstrap, joinTokenAttestor: true });
+    const err = await again.start().catch((e: unknown) => e);
+    await again.stop();
+    expect(err).toBeInstanceOf(NodeIdentityError);
+    expect((err as NodeIdentityError).code).toBe('ERR_NODE_START');
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^the server no longer knows this agent \\(${spiffeId}\\): it was evicted and its SVID removed at \\S+; the agent must attest again, ` +
+          'and join_token attestation needs a new token: create one with `spire-server token generate` and set join_token \\(or -joinToken\\)$',
+      ),
+    );
+    expect((err as Error).message).not.toMatch(/configure a NodeAttestor plugin/);
+
+    // A new token attests again, and the record of the eviction goes.
+    const fresh = identity(h, { dataDir: d, trustBundle: bootstrap, joinToken: await joinToken(h), joinTokenAttestor: true });
+    running.push(fresh);
+    await fresh.start();
+    expect(JSON.parse(readFileSync(join(d, DATA_FILE), 'utf8'))).toEqual({ trust_domain: TD, reattestable: false, spiffe_id: fresh.svid.spiffeId });
+  });
+
+  it('without any SVID, NodeAttestor "join_token" without a token asks for one', async () => {
+    const d = dir();
+    const err = await identity(h, { dataDir: d, joinTokenAttestor: true }).start().catch((e: unknown) => e);
+    expect((err as Error).message).toBe('the agent has no SVID yet and NodeAttestor "join_token" has no token: create one with `spire-server token generate` and set join_token (or -joinToken)');
+    const none = await identity(h, { dataDir: d }).start().catch((e: unknown) => e);
+    expect((none as Error).message).toBe('the agent has no SVID and nothing to attest with: set join_token (or -joinToken) or configure a NodeAttestor plugin');
+    // From the configuration: the built-in join_token NodeAttestor declared (and not disabled).
+    const cfg = (plugins: PluginDeclaration[]) =>
+      ({ trustDomain: TD, serverAddress: '127.0.0.1', serverPort: h.port, dataDir: d, trustBundle: { kind: 'insecure' }, joinToken: undefined, plugins }) as unknown as RuntimeConfig;
+    const log = memoryLogger();
+    expect((await nodeIdentityOptions(cfg([{ type: 'NodeAttestor', name: 'join_token' }]), { log })).joinTokenAttestor).toBe(true);
+    expect((await nodeIdentityOptions(cfg([{ type: 'NodeAttestor', name: 'join_token', enabled: false }]), { log })).joinTokenAttestor).toBe(false);
+    expect((await nodeIdentityOptions(cfg([{ type: 'NodeAttestor', name: 'x', pluginCmd: '/bin/x' }]), { log })).joinTokenAttestor).toBe(false);
   });
 });

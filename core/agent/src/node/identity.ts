@@ -10,7 +10,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Bundle, Logger } from '@spire-ts/common';
+import { joinTokenEnabled, type Bundle, type Logger } from '@spire-ts/common';
 import type { RuntimeConfig, TrustBundleSource } from '../config/runtime.js';
 import { ServerApiClient } from './api.js';
 import { terminalDenial, watchTerminalDenials } from './denials.js';
@@ -20,7 +20,7 @@ import { JOIN_TOKEN_TYPE, JoinTokenAttestor, type AgentNodeAttestor } from './at
 import { describeSource, loadBootstrapBundle } from './bootstrap.js';
 import { ServerConnection } from './connection.js';
 import { NodeIdentityError, deniedReason, describeError } from './errors.js';
-import { AgentStorage, BUNDLE_FILE, DATA_FILE, KEY_FILE, SVID_FILE } from './storage.js';
+import { AgentStorage, BUNDLE_FILE, DATA_FILE, KEY_FILE, SVID_FILE, type AgentData } from './storage.js';
 
 /** SPIRE's clock skew allowance when deciding a persisted SVID has expired. */
 const EXPIRY_SKEW_MS = 1_000;
@@ -28,6 +28,8 @@ export const DEFAULT_BUNDLE_REFRESH_MS = 30_000;
 export const DEFAULT_RETRY_MS = 5_000;
 /** Longest a Node.js timer can wait (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The agent SVID is near expiry (and said so once when renewal keeps failing) in the last fifth of its lifetime. */
+const NEAR_EXPIRY_FRACTION = 0.2;
 
 export interface NodeIdentityOptions {
   trustDomain: string;
@@ -39,6 +41,8 @@ export interface NodeIdentityOptions {
   joinToken?: string | undefined;
   /** A NodeAttestor plugin facade, when the agent attests with one. */
   attestor?: AgentNodeAttestor | undefined;
+  /** `NodeAttestor "join_token"` is configured (built in: it attests with `joinToken`, when one is given). */
+  joinTokenAttestor?: boolean | undefined;
   log: Logger;
   bundleRefreshMs?: number;
   retryMs?: number;
@@ -64,6 +68,7 @@ export async function nodeIdentityOptions(cfg: RuntimeConfig, extra: { log: Logg
     trustBundle: cfg.trustBundle,
     joinToken,
     attestor: extra.attestor,
+    joinTokenAttestor: joinTokenEnabled(cfg.plugins),
     log: extra.log,
   };
 }
@@ -90,6 +95,8 @@ export class NodeIdentity {
   private terminalError: NodeIdentityError | undefined;
   /** Removal of the agent SVID after a terminal denial (see {@link fatal}). */
   private svidRemoval: Promise<void> | undefined;
+  /** What was last said of renewals of the agent SVID failing (see {@link reportRenewalFailure}). */
+  private renewalAlarm: string | undefined;
   private readonly listeners = { svid: new Set<(s: AgentSvid) => void>(), bundle: new Set<(b: Bundle) => void>(), terminal: new Set<(e: NodeIdentityError) => void>() };
 
   constructor(private readonly opts: NodeIdentityOptions) {
@@ -193,19 +200,34 @@ export class NodeIdentity {
           );
         }
       } else this.log.info('SVID is not found. Starting node attestation');
-      if (!this.attestor) {
-        throw new NodeIdentityError(
-          'ERR_NODE_START',
-          storedSvid
-            ? `agent SVID in ${join(this.opts.dataDir, SVID_FILE)} expired at ${new Date(storedSvid.notAfter).toISOString()} and no join token or NodeAttestor is configured to attest again`
-            : 'the agent has no SVID and nothing to attest with: set join_token (or -joinToken) or configure a NodeAttestor plugin',
-        );
-      }
+      if (!this.attestor) throw new NodeIdentityError('ERR_NODE_START', this.nothingToAttestWith(storedSvid, stored.data));
       if (!bundle) this.log.warn('Insecure bootstrap enabled: the first attestation does not authenticate the SPIRE server');
       this.connection.setCredentials({ roots: bundle?.x509Authorities, rootsSource });
       await this.attest();
     }
     this.schedule();
+  }
+
+  /** Why the agent cannot start without an attestor, in terms of what data_dir and the configuration say. */
+  private nothingToAttestWith(expired: AgentSvid | undefined, data: AgentData | undefined): string {
+    if (expired) {
+      return `agent SVID in ${join(this.opts.dataDir, SVID_FILE)} expired at ${new Date(expired.notAfter).toISOString()} and no join token or NodeAttestor is configured to attest again`;
+    }
+    if (!this.opts.joinTokenAttestor) return 'the agent has no SVID and nothing to attest with: set join_token (or -joinToken) or configure a NodeAttestor plugin';
+    const newToken = 'join_token attestation needs a new token: create one with `spire-server token generate` and set join_token (or -joinToken)';
+    const who = data?.spiffe_id ? ` (${data.spiffe_id})` : '';
+    switch (data?.lost?.reason) {
+      case 'evicted':
+        return `the server no longer knows this agent${who}: it was evicted and its SVID removed at ${data.lost.at}; the agent must attest again, and ${newToken}`;
+      case 'banned':
+        return `the server banned this agent${who} and its SVID was removed at ${data.lost.at}; to attest as a new agent, ${newToken}`;
+      case 'lost':
+        return `this agent's SVID${who} was removed at ${data.lost.at}${data.lost.error ? ` (${data.lost.error})` : ''}; the agent must attest again, and ${newToken}`;
+      default:
+        return data?.spiffe_id
+          ? `the agent SVID of ${data.spiffe_id} is no longer in ${this.opts.dataDir}; the agent must attest again, and ${newToken}`
+          : `the agent has no SVID yet and NodeAttestor "join_token" has no token: create one with \`spire-server token generate\` and set join_token (or -joinToken)`;
+    }
   }
 
   /** Full node attestation on the current connection; persists and switches to the new SVID and bundle. */
@@ -286,15 +308,35 @@ export class NodeIdentity {
     }
     try {
       await this.serial(() => this.rotateNow());
+      this.renewalAlarm = undefined;
       this.timer(Math.max(0, this.renewalDue() - Date.now()), () => this.rotateLoop());
     } catch (err) {
-      if (this.handleFailure(err, this.reattestableValue ? 'reattest agent' : 'renew agent SVID')) return;
+      if (this.handleFailure(err, this.reattestableValue ? 'reattest agent' : 'renew agent SVID', false)) return;
       if (Date.now() >= this.svid.notAfter) {
         this.fatal(new NodeIdentityError('ERR_NODE_IDENTITY_LOST', `current SVID has already expired and renewal failed: ${describeError(err)}`, { cause: err }));
         return;
       }
+      this.reportRenewalFailure(err);
       this.timer(this.opts.retryMs ?? DEFAULT_RETRY_MS, () => this.rotateLoop());
     }
+  }
+
+  /**
+   * A failed renewal of the agent SVID (past its renewal time, then): said
+   * when it starts, when the SVID comes near expiry, and when the reason
+   * changes; not on every retry.
+   */
+  private reportRenewalFailure(err: unknown): void {
+    const svid = this.svid;
+    const nearExpiry = svid.notAfter - Date.now() <= (svid.notAfter - svid.notBefore) * NEAR_EXPIRY_FRACTION;
+    const error = describeError(err);
+    const alarm = `${nearExpiry ? 'near-expiry' : 'overdue'}\n${error}`;
+    if (alarm === this.renewalAlarm) return;
+    this.renewalAlarm = alarm;
+    const fields = { spiffe_id: svid.spiffeId, expires_at: new Date(svid.notAfter).toISOString(), error, retry_ms: this.opts.retryMs ?? DEFAULT_RETRY_MS };
+    const what = this.reattestableValue ? 're-attested' : 'renewed';
+    if (nearExpiry) this.log.error(`Agent SVID is about to expire and could not be ${what}; the agent stops serving when it expires`, fields);
+    else this.log.warn(`Agent SVID is past its renewal time and could not be ${what}; retrying`, fields);
   }
 
   /** Renews now (RenewAgent with a new key, or re-attestation when the agent is reattestable). */
@@ -345,8 +387,8 @@ export class NodeIdentity {
     if (changed) for (const fn of this.listeners.bundle) fn(b);
   }
 
-  /** Terminal conditions from a server answer; true when the identity is lost for good. */
-  private handleFailure(err: unknown, what: string): boolean {
+  /** Terminal conditions from a server answer; true when the identity is lost for good. Anything else is logged unless `log` is false. */
+  private handleFailure(err: unknown, what: string, log = true): boolean {
     const terminal = terminalDenial(err, what);
     if (terminal) {
       this.fatal(terminal);
@@ -379,7 +421,7 @@ export class NodeIdentity {
       this.fatal(err);
       return true;
     }
-    this.log.error(`Could not ${what}`, { error: describeError(err) });
+    if (log) this.log.error(`Could not ${what}`, { error: describeError(err) });
     return false;
   }
 
@@ -399,7 +441,8 @@ export class NodeIdentity {
     }
     const why = err.code === 'ERR_NODE_BANNED' ? 'Agent is banned' : 'Agent needs to re-attest';
     this.log.error(`${why}: removing SVID and shutting down`, { error: err.message });
-    this.svidRemoval = this.storage.deleteSvid().then(
+    const reason = err.code === 'ERR_NODE_BANNED' ? 'banned' : err.code === 'ERR_NODE_EVICTED' ? 'evicted' : 'lost';
+    this.svidRemoval = this.storage.deleteSvid({ reason, at: new Date().toISOString(), error: err.message }).then(
       () => undefined,
       (e: unknown) => this.log.error('Failed to remove SVID', { error: describeError(e) }),
     );

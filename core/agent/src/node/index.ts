@@ -16,7 +16,7 @@ export { attestAgent, renewAgent, checkAgentSvid } from './attest.js';
 export type { AgentSvid } from './attest.js';
 export { loadBootstrapBundle, parseBundle, describeSource } from './bootstrap.js';
 export { AgentStorage, writeAtomic, SVID_FILE, KEY_FILE, BUNDLE_FILE, DATA_FILE } from './storage.js';
-export type { AgentData, StoredIdentity } from './storage.js';
+export type { AgentData, LostIdentity, StoredIdentity } from './storage.js';
 export { NodeIdentityError, deniedReason, decodeDeniedReason } from './errors.js';
 export type { NodeErrorCode, DeniedReason } from './errors.js';
 export { AGENT_ENTRY_MASK } from './convert.js';

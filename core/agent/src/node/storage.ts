@@ -22,6 +22,17 @@ export interface AgentData {
   reattestable: boolean;
   /** The agent's SPIFFE ID when last attested (informational). */
   spiffe_id: string;
+  /** Why the agent SVID was removed (banned, evicted, otherwise lost), when it was; cleared by the next attestation. */
+  lost?: LostIdentity;
+}
+
+/** The record {@link AgentStorage.deleteSvid} leaves of why the SVID went. */
+export interface LostIdentity {
+  reason: 'banned' | 'evicted' | 'lost';
+  /** ISO 8601. */
+  at: string;
+  /** What the agent said when it lost its identity. */
+  error?: string;
 }
 
 export interface StoredIdentity {
@@ -110,6 +121,10 @@ export class AgentStorage {
         const v = JSON.parse(dataRaw.toString('utf8')) as Partial<AgentData>;
         if (typeof v.trust_domain !== 'string' || typeof v.reattestable !== 'boolean') throw new Error('trust_domain or reattestable missing');
         data = { trust_domain: v.trust_domain, reattestable: v.reattestable, spiffe_id: typeof v.spiffe_id === 'string' ? v.spiffe_id : '' };
+        const lost = v.lost as Partial<LostIdentity> | undefined;
+        if (lost && (lost.reason === 'banned' || lost.reason === 'evicted' || lost.reason === 'lost') && typeof lost.at === 'string') {
+          data.lost = { reason: lost.reason, at: lost.at, ...(typeof lost.error === 'string' ? { error: lost.error } : {}) };
+        }
       } catch (err) {
         warnings.push(`${this.path(DATA_FILE)} is not valid agent data (${(err as Error).message}); ignoring it`);
       }
@@ -132,11 +147,15 @@ export class AgentStorage {
   /**
    * Removes the agent SVID and its key (SPIRE's DeleteSVID), keeping the
    * bundle and the agent data: after a ban or an eviction the next start
-   * attests again instead of presenting an SVID the server refuses.
+   * attests again instead of presenting an SVID the server refuses. With
+   * `lost`, the agent data records why (for the next start's messages).
    */
-  async deleteSvid(): Promise<void> {
+  async deleteSvid(lost?: LostIdentity): Promise<void> {
     await rm(this.path(SVID_FILE), { force: true });
     await rm(this.path(KEY_FILE), { force: true });
+    if (!lost) return;
+    const { data } = await this.load();
+    if (data) await writeAtomic(this.path(DATA_FILE), `${JSON.stringify({ ...data, lost }, null, 2)}\n`);
   }
 
   async saveBundle(authorities: readonly Uint8Array[]): Promise<void> {
