@@ -76,6 +76,15 @@ describe('spire-agent validate', () => {
     expect(r.stderr).toContain('\tNodeAttestor "join_token":\n\t\tplugin_data: the built-in join_token node attestor takes no configuration');
   });
 
+  it('refuses a socket_path where the Workload API socket cannot be created (exit 1)', () => {
+    const r = spire(workdir({ 'agent.conf': conf({ extra: '  socket_path = "/proc/api.sock"' }) }), ['validate', '-config', 'agent.conf']);
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'SPIRE agent configuration file is invalid.\nValidation errors:\n\tagent:\n\t\tsocket_path "/proc/api.sock": cannot create the Workload API socket there: EACCES: permission denied\n',
+    });
+  });
+
   it('refuses an unknown flag with the usage (exit 1)', () => {
     const r = spire(workdir({}), ['validate', '-confg', 'agent.conf']);
     expect(r.code).toBe(1);
@@ -92,6 +101,14 @@ describe('spire-agent run', () => {
     expect(r.stderr).toContain('Starting spire-agent');
     expect(r.stderr).toContain(`msg="spire-agent failed" error="cannot load the bootstrap trust bundle from trust_bundle_path ${join(dir, 'bundle.pem')}: ENOENT`);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toContain('Plugins stopped');
+  });
+
+  it('checks the sockets before node attestation: a bad socket_path fails before the trust bundle is even read', () => {
+    const dir = workdir({ 'agent.conf': conf({ extra: '  socket_path = "/proc/api.sock"' }) });
+    const r = spire(dir, ['run', '-config', 'agent.conf', '-joinToken', 'abc']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('msg="spire-agent failed" error="socket_path \\"/proc/api.sock\\": cannot create the Workload API socket there: EACCES: permission denied"');
+    expect(r.stderr).not.toContain('trust_bundle_path');
   });
 
   it('lets flags override the file', () => {

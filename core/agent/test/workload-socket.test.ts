@@ -2,12 +2,13 @@
 // never taken over, a stale one is replaced (logged), anything else is left
 // alone; close() ends open streams and removes the socket.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '@spire-ts/common';
-import { StaticWorkloadCache, WorkloadApiServer, WorkloadAttestation, prepareSocketPath } from '../src/workload/index.js';
+import { StaticWorkloadCache, WorkloadApiServer, WorkloadAttestation, prepareSocketPath, probeSocketPath } from '../src/workload/index.js';
+import { checkAgentSockets } from '../src/run/sockets.js';
 import { bundleOf, collect, header, makeCa, makeSvid, procAttestor, tempDir, workloadClient } from './workload-fixtures.js';
 
 const root = tempDir('wlsock-');
@@ -78,6 +79,16 @@ describe('Workload API socket', () => {
     await expect(prepareSocketPath(join(root, 'x'.repeat(120), 'api.sock'), memoryLogger())).rejects.toThrow(/longer than 107 bytes/);
   });
 
+  it('a directory where mkdir answers ENOENT under an existing parent (procfs) fails instead of hanging', () => {
+    // Node's recursive mkdir spins there without returning, so the built module runs in a child with a time limit.
+    const dist = new URL('../dist/workload/index.js', import.meta.url).href;
+    const script = `import { prepareSocketPath } from ${JSON.stringify(dist)};
+      prepareSocketPath('/proc/spire-nope/api.sock', { info() {} }).then(() => console.log('served'), (e) => console.log(e.message));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.signal).toBeNull();
+    expect(r.stdout).toMatch(/^E[A-Z]+: .*mkdir '\/proc\/spire-nope'\n$/);
+  });
+
   it('close() ends open streams with UNAVAILABLE and unsubscribes them', async () => {
     const ca = await makeCa('example.org');
     const cache = new StaticWorkloadCache({ trustDomain: 'example.org' });
@@ -98,5 +109,40 @@ describe('Workload API socket', () => {
     await expect(stream.next(2)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect(cache.subscriberCount).toBe(0);
     c.close();
+  });
+});
+
+describe('probeSocketPath (before node attestation, and validate)', () => {
+  const log = memoryLogger();
+  it('finds a directory the socket cannot be created in, which listen() would only find later', async () => {
+    for (const prepare of [true, false]) {
+      await expect(probeSocketPath('/proc/api.sock', { what: 'Workload API', prepare, log })).rejects.toThrow(/^cannot create the Workload API socket there: EACCES: permission denied$/);
+    }
+    const file = join(root, 'not-a-dir');
+    writeFileSync(file, '');
+    await expect(probeSocketPath(join(file, 'sub', 'admin.sock'), { what: 'admin API', prepare: true, log })).rejects.toThrow(
+      `cannot create the admin API socket there: ENOTDIR: not a directory (stat ${join(file, 'sub')})`,
+    );
+  });
+
+  it('leaves no socket behind; validate creates no directory, serving does', async () => {
+    const dir = join(root, 'probe');
+    await probeSocketPath(join(dir, 'sub', 'api.sock'), { what: 'Workload API', prepare: false, log });
+    expect(existsSync(dir)).toBe(false);
+    await probeSocketPath(join(dir, 'sub', 'api.sock'), { what: 'Workload API', prepare: true, log });
+    expect(readdirSync(join(dir, 'sub'))).toEqual([]);
+    await probeSocketPath(join(dir, 'sub', 'api.sock'), { what: 'Workload API', prepare: false, log });
+    expect(readdirSync(join(dir, 'sub'))).toEqual([]);
+  });
+
+  it('checkAgentSockets names the key of each socket that cannot be served', async () => {
+    const ok = join(root, 'ok', 'api.sock');
+    expect(await checkAgentSockets({ socketPath: ok, adminSocketPath: undefined, workloadApi: { disabled: false } as never }, { prepare: false, log })).toEqual([]);
+    expect(await checkAgentSockets({ socketPath: '/proc/api.sock', adminSocketPath: '/proc/admin.sock', workloadApi: { disabled: false } as never }, { prepare: true, log })).toEqual([
+      'socket_path "/proc/api.sock": cannot create the Workload API socket there: EACCES: permission denied',
+      'admin_socket_path "/proc/admin.sock": cannot create the admin API socket there: EACCES: permission denied',
+    ]);
+    // A disabled Workload API has no socket to check.
+    expect(await checkAgentSockets({ socketPath: '/proc/api.sock', adminSocketPath: undefined, workloadApi: { disabled: true } as never }, { prepare: true, log })).toEqual([]);
   });
 });

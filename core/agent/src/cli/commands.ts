@@ -15,6 +15,7 @@ import { loadConfig } from '../config/load.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { isBuiltIntoAgent, validatePlugins } from '../catalog/validate.js';
 import { serveAgent } from '../run/command.js';
+import { checkAgentSockets } from '../run/sockets.js';
 import { CLIENT_COMMANDS, CLIENT_SYNOPSES, clientMain } from './api/index.js';
 import type { ApiIO } from './api/index.js';
 
@@ -27,14 +28,31 @@ export const NOT_BUILT_YET =
   'the configuration is valid and the plugins loaded and stopped again, but the rest of spire-agent ' +
   '(node attestation, the SVID cache, the Workload API) is not built yet: there is no agent to run';
 
+/**
+ * The configurations loaded, by their plugin list: `validate` hands that
+ * list to `validatePlugins`, which then also checks the sockets the
+ * configuration would serve (socket_path, admin_socket_path).
+ */
+const loadedByPlugins = new WeakMap<object, RuntimeConfig>();
+
 const cli = sideCli<FlagValues, RuntimeConfig>({
   side: 'agent',
   notBuiltYet: NOT_BUILT_YET,
   serve: serveAgent,
   parseFlags,
   flagsUsage,
-  loadConfig,
-  validatePlugins,
+  loadConfig: (flags, io) => {
+    const r = loadConfig(flags, io);
+    if (r.ok) loadedByPlugins.set(r.config.plugins, r.config);
+    return r;
+  },
+  validatePlugins: async (decls, opts) => {
+    const results = await validatePlugins(decls, opts);
+    const config = loadedByPlugins.get(decls);
+    // Nothing is created but a socket bound and removed where nothing was; a missing directory is only checked as makeable.
+    const problems = config ? await checkAgentSockets(config, { prepare: false, log: opts.log }) : [];
+    return problems.length ? [...results, { id: 'agent', notes: problems }] : results;
+  },
   startFields: (config) => ({ trust_domain: config.trustDomain, config: config.configPath, data_dir: config.dataDir, server: `${config.serverAddress}:${config.serverPort}` }),
   // NodeAttestor "join_token" is part of the agent, not a plugin process.
   launched: (config) => config.plugins.filter((d) => !isBuiltIntoAgent(d)),

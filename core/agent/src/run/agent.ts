@@ -5,14 +5,14 @@
  * stopped in reverse. A terminal node identity event (banned, evicted,
  * identity lost) stops the agent with the reason.
  */
-import { mkdirSync } from 'node:fs';
 import { StopStack, serveHealthChecks, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { AgentManager } from '../manager/index.js';
 import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
 import type { NodeIdentityError } from '../node/index.js';
-import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService } from '../workload/index.js';
+import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService, makeDirectories } from '../workload/index.js';
 import { AdminApiServer, checkAdminSocketPath } from '../admin/index.js';
+import { checkAgentSockets } from './sockets.js';
 
 export interface StartAgentOptions {
   readonly config: RuntimeConfig;
@@ -43,7 +43,14 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const startedAt = new Date();
   try {
     if (config.adminSocketPath) checkAdminSocketPath(config.adminSocketPath, config.workloadApi.disabled ? undefined : config.socketPath);
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    try {
+      makeDirectories(config.dataDir, 0o700);
+    } catch (err) {
+      throw new Error(`data_dir ${JSON.stringify(config.dataDir)}: ${(err as Error).message}`, { cause: err });
+    }
+    // Before node attestation, which may spend a join token: a socket that cannot be served stops the agent now.
+    const socketProblems = await checkAgentSockets(config, { prepare: true, log });
+    if (socketProblems.length) throw new Error(socketProblems.join('; '));
     const nodePlugins = catalog.ofType('NodeAttestor');
     let attestor: AgentNodeAttestor | undefined;
     const first = nodePlugins[0];
@@ -86,7 +93,9 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         sds: config.sds.disabled ? false : config.sds,
         addServices: (server) => addWorkloadHealthService(server, { socketPath: config.socketPath, log }),
       });
-      await api.start(config.socketPath);
+      await api.start(config.socketPath).catch((err: unknown) => {
+        throw new Error(`socket_path ${JSON.stringify(config.socketPath)}: ${(err as Error).message}`, { cause: err });
+      });
       stops.push(() => api.close());
       workloadApi = api;
     }
@@ -105,7 +114,10 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         ...(config.workloadApi.disabled ? {} : { workloadSocketPath: config.socketPath }),
         delegatedIdentity: { source: manager, attestation: new WorkloadAttestation({ attestors, log }), authorizedDelegates: config.authorizedDelegates },
       });
-      await admin.start(config.adminSocketPath);
+      const adminSocketPath = config.adminSocketPath;
+      await admin.start(adminSocketPath).catch((err: unknown) => {
+        throw new Error(`admin_socket_path ${JSON.stringify(adminSocketPath)}: ${(err as Error).message}`, { cause: err });
+      });
       stops.push(() => admin.close());
       adminApi = admin;
     }

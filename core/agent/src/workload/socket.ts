@@ -4,9 +4,10 @@
  * removed (SPIRE removes it unconditionally; we check it is dead first and
  * never delete anything that is not a socket).
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import * as net from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import type { Logger } from '@spire-ts/common';
 
 /** `sizeof(sockaddr_un.sun_path) - 1` on Linux. */
@@ -71,6 +72,36 @@ function isLive(path: string, timeoutMs: number): Promise<boolean> {
 }
 
 /**
+ * Creates `dir` and its missing parents with `mode` (before the umask);
+ * returns the topmost directory it created, or undefined if `dir` existed.
+ * Walks down from the nearest existing ancestor one mkdir at a time: Node's
+ * recursive mkdir never returns where mkdir answers ENOENT under an
+ * existing parent (procfs, sysfs).
+ */
+export function makeDirectories(dir: string, mode: number): string | undefined {
+  const missing: string[] = [];
+  for (let d = resolve(dir); statOrUndefined(d, true) === undefined; d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw err;
+    }
+  }
+  return missing[0];
+}
+
+function checkPathShape(socketPath: string): void {
+  if (!isAbsolute(socketPath)) throw new SocketPathError(`socket path ${JSON.stringify(socketPath)} must be absolute`);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new SocketPathError(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
+  }
+}
+
+/**
  * Makes `socketPath` ready to listen on: creates its directory (mode 0755),
  * checks the directory chain, refuses a path held by a live listener or by
  * something that is not a socket, and removes a stale socket (logged).
@@ -78,12 +109,9 @@ function isLive(path: string, timeoutMs: number): Promise<boolean> {
  * @throws SocketPathError
  */
 export async function prepareSocketPath(socketPath: string, log: Logger): Promise<void> {
-  if (!isAbsolute(socketPath)) throw new SocketPathError(`socket path ${JSON.stringify(socketPath)} must be absolute`);
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw new SocketPathError(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
-  }
+  checkPathShape(socketPath);
   const dir = dirname(socketPath);
-  const created = mkdirSync(dir, { recursive: true, mode: SOCKET_DIR_MODE });
+  const created = makeDirectories(dir, SOCKET_DIR_MODE);
   if (created !== undefined) {
     // mkdir's mode is filtered by the umask: set it on every directory made here.
     for (let d = dir; ; d = dirname(d)) {
@@ -102,4 +130,84 @@ export async function prepareSocketPath(socketPath: string, log: Logger): Promis
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   log.info('Removed stale Workload API socket', { path: socketPath });
+}
+
+/** `EACCES: permission denied` for a Node system error (with `mkdir /x` when it was not the bind), else its message. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const desc = typeof e.errno === 'number' ? getSystemErrorMap().get(e.errno)?.[1] : undefined;
+  if (!e.code || !desc) return e.message ?? String(err);
+  return e.syscall && e.syscall !== 'listen' && e.path ? `${e.code}: ${desc} (${e.syscall} ${e.path})` : `${e.code}: ${desc}`;
+}
+
+/** Binds a listener on `socketPath` and closes it again (which removes the socket file). */
+function bindOnce(socketPath: string): Promise<void> {
+  return new Promise<void>((resolveBind, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(socketPath, () => probe.close(() => resolveBind()));
+  });
+}
+
+/** Options of {@link probeSocketPath}. */
+export interface ProbeSocketOptions {
+  /** What is served there, for the message: `Workload API`, `admin API`. */
+  readonly what: string;
+  /**
+   * Prepare the path as serving it would (create the directories, remove a
+   * stale socket: `prepareSocketPath`) and bind the path itself; otherwise
+   * (`validate`) change nothing but a socket bound and removed again next
+   * to the path, and only check that a missing directory could be made.
+   */
+  readonly prepare: boolean;
+  readonly log: Logger;
+}
+
+/**
+ * Checks that a socket can be served at `socketPath` before anything
+ * depends on it: the path's shape, its directory (made, or makeable), the
+ * directory chain, and a socket bound there and closed again when nothing
+ * is at the path. Throws a {@link SocketPathError} saying why not (`cannot
+ * create the Workload API socket there: EACCES: permission denied`).
+ *
+ * @example
+ * ```ts
+ * await probeSocketPath('/tmp/spire-agent/public/api.sock', { what: 'Workload API', prepare: true, log });
+ * ```
+ */
+export async function probeSocketPath(socketPath: string, o: ProbeSocketOptions): Promise<void> {
+  checkPathShape(socketPath);
+  const dir = dirname(socketPath);
+  const cannot = (err: unknown): SocketPathError =>
+    err instanceof SocketPathError ? err : new SocketPathError(`cannot create the ${o.what} socket there: ${errnoText(err)}`, { cause: err });
+  try {
+    if (o.prepare) {
+      await prepareSocketPath(socketPath, o.log);
+    } else {
+      let existing = resolve(dir);
+      while (statOrUndefined(existing, true) === undefined && dirname(existing) !== existing) existing = dirname(existing);
+      if (!statSync(existing).isDirectory()) throw new SocketPathError(`${existing} is not a directory`);
+      if (existing !== resolve(dir)) {
+        // The directory would be made at start: its nearest existing parent must let us.
+        try {
+          accessSync(existing, fsConstants.W_OK | fsConstants.X_OK);
+        } catch (err) {
+          throw new SocketPathError(`cannot create the directory ${dir} for the ${o.what} socket: ${errnoText(err)}`, { cause: err });
+        }
+        return;
+      }
+      checkDirectoryChain(dir);
+    }
+    const there = statOrUndefined(socketPath, false);
+    if (there) {
+      if (!there.isSocket()) throw new SocketPathError(`refusing to replace ${socketPath}: it exists and is not a socket`);
+      return;
+    }
+    // Serving prepared the path for this agent: bind it. Otherwise an agent
+    // may be starting on it, so a short sibling in the same directory is used.
+    const sibling = join(dir, `.probe-${process.pid}.sock`);
+    await bindOnce(o.prepare || Buffer.byteLength(sibling) > MAX_SOCKET_PATH_BYTES ? socketPath : sibling);
+  } catch (err) {
+    throw cannot(err);
+  }
 }
