@@ -28,7 +28,7 @@ import {
   type Options,
 } from './config.js';
 import { PreflightError, checkBuilt, checkPort, checkSocketPaths, claimDataDir, clearStaleSockets, releaseDataDir } from './preflight.js';
-import { Child, ChildError, describeExit, runningChildren } from './proc.js';
+import { Child, ChildError, describeExit, runningChildren, stopAll } from './proc.js';
 import { ensureEntry, generateJoinToken, serverCli, serverKnowsAgent, storedAgentIdentity } from './spire.js';
 
 const say = (msg: string): void => void process.stdout.write(`${msg}\n`);
@@ -37,16 +37,20 @@ const show = (path: string): string => (path.startsWith(REPO) ? relative(process
 
 let shuttingDown = false;
 
-/** Stops every child (demo workloads first, the server last) and exits. */
-async function shutdown(l: Layout | undefined, code: number, why: string): Promise<never> {
+/**
+ * After a signal, how long the children (which got it too when it was sent to
+ * the process group, as Ctrl-C is) get to stop on their own before we signal
+ * them ourselves.
+ */
+const SIGNAL_GRACE_MS = 5_000;
+/** After our SIGTERM, how long until SIGKILL. */
+const KILL_GRACE_MS = 5_000;
+
+/** Stops every child (see {@link stopAll}: demo workloads first, the server last) and exits. */
+async function shutdown(l: Layout | undefined, code: number, why: string, signalled = false): Promise<never> {
   if (shuttingDown) return new Promise<never>(() => undefined);
   shuttingDown = true;
-  const kids = runningChildren().reverse();
-  say(`\n${why}: stopping ${kids.length === 0 ? 'nothing (no process running)' : kids.map((c) => `${c.name} (pid ${c.pid})`).join(', ')}`);
-  for (const c of kids) {
-    const exit = await c.stop(5_000);
-    say(`  stopped ${c.name} (pid ${c.pid}, ${describeExit(exit)})`);
-  }
+  await stopAll(runningChildren().reverse(), { signalled, graceMs: SIGNAL_GRACE_MS, killGraceMs: KILL_GRACE_MS, say, why });
   if (l) {
     releaseDataDir(l);
     say(`all processes stopped. The data directory ${show(l.dataDir)} is kept: the next npm start reuses it (delete it to start over).`);
@@ -69,7 +73,7 @@ function watchUnexpectedExit(l: Layout, child: Child, logFile?: string): void {
     // exit first: give our own SIGINT handler a moment to run.
     await new Promise((r) => setTimeout(r, 300));
     if (child.stopping || shuttingDown) return;
-    if (exit.signal === 'SIGINT' || exit.code === 130) return void shutdown(l, 0, 'SIGINT received');
+    if (exit.signal === 'SIGINT' || exit.code === 130) return void shutdown(l, 0, 'SIGINT received', true);
     say(`\n${child.name} (pid ${child.pid}) exited unexpectedly (${describeExit(exit)}). Its last output:\n${child.tail()}`);
     if (logFile) say(`full log: ${show(logFile)}`);
     void shutdown(l, 1, 'failure');
@@ -156,7 +160,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const l = layout(opts.dataDir);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(l, 0, `${sig} received`));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(l, 0, `${sig} received`, true));
   // Output to a closed pipe must not kill us before the children are stopped.
   process.stdout.on('error', () => undefined);
   // Last resort against orphans if we die some other way (an uncaught error).

@@ -128,6 +128,63 @@ export class Child {
   }
 }
 
+export interface StopAllOptions {
+  /**
+   * Stopping because we got a signal: the children most likely got it too
+   * (Ctrl-C in a terminal, `timeout` and systemd's KillMode=control-group
+   * signal the whole process group), so they are first given `graceMs` to
+   * exit by themselves rather than being signalled a second time.
+   */
+  readonly signalled: boolean;
+  /** With `signalled`: how long to wait before sending SIGTERM ourselves. */
+  readonly graceMs: number;
+  /** After our SIGTERM, how long until SIGKILL. */
+  readonly killGraceMs: number;
+  /** Where progress lines go. */
+  readonly say: (line: string) => void;
+  /** What started the stop, for the first line ("SIGINT received"). */
+  readonly why: string;
+}
+
+const names = (kids: readonly Child[]): string => kids.map((c) => `${c.name} (pid ${c.pid})`).join(', ');
+
+/**
+ * Stops `kids` (in the order given) and resolves once all exited. After a
+ * signal, first waits up to `graceMs` for them to exit on their own; then
+ * (or at once when not `signalled`) stops those left one by one: SIGTERM,
+ * then SIGKILL after `killGraceMs`. Each child gets at most one signal from
+ * us, so a signal the process group already delivered is never repeated
+ * early: spire-server and spire-agent take a late second signal as "stop
+ * waiting" and exit without stopping their plugins.
+ */
+export async function stopAll(kids: readonly Child[], opts: StopAllOptions): Promise<void> {
+  const reported = new Set<Child>();
+  const report = (c: Child, exit: ExitStatus): void => {
+    if (reported.has(c)) return;
+    reported.add(c);
+    opts.say(`  stopped ${c.name} (pid ${c.pid}, ${describeExit(exit)})`);
+  };
+  const running = kids.filter((c) => c.exit === undefined);
+  if (running.length === 0) {
+    opts.say(`\n${opts.why}: stopping nothing (no process running)`);
+    return;
+  }
+  if (opts.signalled) {
+    opts.say(`\n${opts.why}: waiting up to ${opts.graceMs / 1000} s for ${names(running)} to stop (the signal reached them too when it was sent to the process group, as Ctrl-C is)`);
+    for (const c of running) {
+      c.stopping = true;
+      void c.exited.then((exit) => report(c, exit));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(running.map((c) => c.exited)), new Promise((r) => (timer = setTimeout(r, opts.graceMs)))]);
+    clearTimeout(timer);
+  }
+  const left = running.filter((c) => c.exit === undefined);
+  if (left.length === 0) return;
+  opts.say(opts.signalled ? `  still running after ${opts.graceMs / 1000} s: stopping ${names(left)} (SIGTERM)` : `\n${opts.why}: stopping ${names(left)}`);
+  for (const c of left) report(c, await c.stop(opts.killGraceMs));
+}
+
 /** A child failure, with its output tail for the report. */
 export class ChildError extends Error {
   override readonly name = 'ChildError';

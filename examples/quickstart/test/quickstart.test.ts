@@ -3,7 +3,7 @@
 // rotation, Ctrl-C stopping every child, and a second run that reuses the
 // data directory without re-attesting. Needs the build (`npm test` builds).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,16 +25,28 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The quickstart in its own process group (as in a terminal, where Ctrl-C
+ * reaches the whole group), with a private TMPDIR: the plugins of its server
+ * and agent make their socket directories there.
+ */
 class Quickstart {
   readonly proc: ChildProcess;
   out = '';
   readonly exited: Promise<number | null>;
+  readonly tmp: string;
 
-  constructor(dataDir: string, port: number, extraEnv: Record<string, string> = {}) {
+  constructor(
+    readonly dataDir: string,
+    port: number,
+    extraEnv: Record<string, string> = {},
+  ) {
+    this.tmp = mkdtempSync(join(dir, 'tmp-'));
     this.proc = spawn(process.execPath, [MAIN], {
       cwd: tmpdir(),
-      env: { ...process.env, SPIRE_TS_QUICKSTART_DIR: dataDir, SPIRE_TS_QUICKSTART_PORT: String(port), SPIRE_TS_QUICKSTART_SVID_TTL: '20', ...extraEnv },
+      env: { ...process.env, TMPDIR: this.tmp, SPIRE_TS_QUICKSTART_DIR: dataDir, SPIRE_TS_QUICKSTART_PORT: String(port), SPIRE_TS_QUICKSTART_SVID_TTL: '20', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
@@ -67,21 +79,40 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
-/** Ctrl-C: SIGINT, a clean exit, and no child left. */
-async function interrupt(qs: Quickstart): Promise<void> {
+/**
+ * SIGINT to the process group (Ctrl-C in a terminal), or to the quickstart
+ * alone: a clean exit, every child stopped by that one signal (status 0:
+ * spire-server and spire-agent stopped their plugins in order), and no child,
+ * plugin or plugin socket directory left.
+ */
+async function interrupt(qs: Quickstart, to: 'group' | 'quickstart'): Promise<void> {
   const pids = qs.childPids();
   expect(pids.length).toBe(5); // spire-server, spire-agent, demo-server, demo-client, intruder
-  qs.proc.kill('SIGINT');
+  const logs = ['spire-server', 'spire-agent'].map((n) => join(qs.dataDir, 'logs', `${n}.log`));
+  const stoppedBefore = logs.map((f) => (existsSync(f) ? readFileSync(f, 'utf8').split('msg="Plugins stopped"').length : 1));
+  if (to === 'group') process.kill(-qs.proc.pid!, 'SIGINT');
+  else qs.proc.kill('SIGINT');
   expect(await qs.exited).toBe(0);
   expect(qs.out).toContain('all processes stopped');
+  expect(qs.out).toMatch(/stopped spire-agent \(pid \d+, status 0\)/);
+  expect(qs.out).toMatch(/stopped spire-server \(pid \d+, status 0\)/);
+  if (to === 'group') expect(qs.out).not.toContain('still running after');
+  else expect(qs.out).toContain('still running after 5 s: stopping');
+  // Each logged "Plugins stopped" once more.
+  expect(logs.map((f) => readFileSync(f, 'utf8').split('msg="Plugins stopped"').length)).toEqual(stoppedBefore.map((n) => n + 1));
   expect(pids.filter(isAlive)).toEqual([]);
+  expect(readdirSync(qs.tmp).filter((n) => n.startsWith('plugin'))).toEqual([]);
 }
 
 afterAll(async () => {
   for (const qs of started) {
     if (qs.proc.exitCode === null) {
       const pids = qs.childPids();
-      qs.proc.kill('SIGKILL');
+      try {
+        process.kill(-qs.proc.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   }
@@ -117,7 +148,7 @@ describe('npm start (the quickstart)', () => {
     expect(rot[2]).toBe(ids.get(rot[1]!)!.serial);
     expect(rot[3]).not.toBe(rot[2]);
 
-    await interrupt(qs);
+    await interrupt(qs, 'group');
     expect(existsSync(join(data, 'quickstart.pid'))).toBe(false);
   });
 
@@ -134,7 +165,7 @@ describe('npm start (the quickstart)', () => {
     expect(readFileSync(join(data, 'logs', 'spire-agent.log'), 'utf8').match(/Node attestation was successful/g)).toHaveLength(1);
     expect(qs.out).toContain('mTLS ok');
     expect(qs.out).toContain('intruder    | refused:');
-    await interrupt(qs);
+    await interrupt(qs, 'quickstart');
   });
 
   it('says what is wrong and how to fix it when the port is taken and a socket is stale', { timeout: 30_000 }, async () => {
@@ -167,6 +198,6 @@ describe('npm start (the quickstart)', () => {
     expect(qs.out).toMatch(/the server does not know the agent spiffe:\/\/example\.org\/spire\/agent\/join_token\/\S+ \(its data was reset\?\): discarding/);
     expect(qs.out).toContain('(attested with the join token)');
     expect(qs.out).toContain('mTLS ok');
-    await interrupt(qs);
+    await interrupt(qs, 'group');
   });
 });
