@@ -66,6 +66,14 @@ describe('bootstrap bundle', () => {
     const noX509 = file('n.json', '{"keys": []}');
     e = await rejection(loadBootstrapBundle({ kind: 'path', path: noX509, format: 'spiffe' }, TD));
     expect(e.message).toMatch(/has no X.509 authorities/);
+    // A CERTIFICATE block whose base64 is not a certificate is refused at load, naming the block.
+    const notCert = file('nc.pem', `${a.pem}-----BEGIN CERTIFICATE-----\nZm9vYmFy\n-----END CERTIFICATE-----\n`);
+    e = await rejection(loadBootstrapBundle({ kind: 'path', path: notCert, format: 'pem' }, TD));
+    expect(e.message).toBe(`the bootstrap trust bundle from trust_bundle_path ${notCert} is not a valid PEM bundle: CERTIFICATE block 2 of 2 is not a DER-encoded X.509 certificate`);
+    // So is an x509-svid key whose x5c is not a certificate.
+    const badX5c = file('x5c.json', JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', x5c: ['Zm9vYmFy'] }] }));
+    e = await rejection(loadBootstrapBundle({ kind: 'path', path: badX5c, format: 'spiffe' }, TD));
+    expect(e.message).toMatch(new RegExp(`^the bootstrap trust bundle from trust_bundle_path ${badX5c} is not a valid SPIFFE bundle: x509-svid entry 0 x5c\\[0\\] is not a valid DER certificate`));
     e = await rejection(loadBootstrapBundle({ kind: 'url', url: 'http://example.org/bundle', unixSocket: undefined, format: 'pem' }, TD));
     expect(e.message).toBe('cannot load the bootstrap trust bundle from trust_bundle_url http://example.org/bundle: the URL must use https, not http');
     e = await rejection(loadBootstrapBundle({ kind: 'workload_api', address: 'unix:///x' }, TD));

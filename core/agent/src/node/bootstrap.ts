@@ -5,6 +5,7 @@
  * or none with `insecure_bootstrap`. Every failure names the source and what
  * is wrong with it.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -44,6 +45,15 @@ export function parseBundle(data: Uint8Array, format: 'pem' | 'spiffe', trustDom
     const hint = trimmed.startsWith('{') ? ' (it looks like JSON: set trust_bundle_format = "spiffe")' : '';
     throw new Error(`no PEM CERTIFICATE block found${hint}`);
   }
+  // Every block must be a certificate now, not when the first TLS handshake with the server fails.
+  certs.forEach((der, i) => {
+    try {
+      new X509Certificate(der);
+    } catch (err) {
+      // OpenSSL's own words only say its PEM fallback found no PEM ("no start line").
+      throw new Error(`CERTIFICATE block ${i + 1} of ${certs.length} is not a DER-encoded X.509 certificate`, { cause: err });
+    }
+  });
   return { trustDomain, x509Authorities: certs, jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 };
 }
 
