@@ -128,7 +128,15 @@ describe('MessageParser', () => {
 describe('encodeGrpcMessage', () => {
   it('keeps printable ASCII except % as is', () => {
     const printable = Array.from({ length: 0x7e - 0x20 + 1 }, (_, i) => String.fromCharCode(0x20 + i)).join('').replace('%', '');
-    expect(encodeGrpcMessage(printable)).toBe(printable);
+    expect(encodeGrpcMessage(`[${printable}]`)).toBe(`[${printable}]`);
+  });
+
+  it('encodes a space that begins or ends the value (a header value cannot), and only that one', () => {
+    expect(encodeGrpcMessage(' a b ')).toBe('%20a b%20');
+    expect(encodeGrpcMessage('failed: note: ')).toBe('failed: note:%20');
+    expect(encodeGrpcMessage('  x')).toBe('%20 x');
+    expect(encodeGrpcMessage(' ')).toBe('%20');
+    expect(decodeURIComponent(encodeGrpcMessage('  padded  '))).toBe('  padded  ');
   });
 
   it('percent-encodes %, control characters and UTF-8 bytes in upper-case hex', () => {

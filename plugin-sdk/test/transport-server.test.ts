@@ -198,6 +198,9 @@ beforeAll(async () => {
           throw new PluginError(Status.PERMISSION_DENIED, NASTY);
         case 'reject':
           return Promise.reject(new Error('async boom')) as never;
+        case 'padded':
+          // grpc-js's own errors can end in a blank ("... Resolution note: ").
+          throw new PluginError(Status.UNAVAILABLE, ' note: ');
         case 'md': {
           const headers = new grpc.Metadata();
           headers.set('x-resp', 'early');
@@ -326,6 +329,10 @@ describe('LeanGrpcServer with grpc-js clients: unary', () => {
     const rejected = await unaryOutcome((cb) => client(HEALTH, target).Check({ service: 'reject' }, cb));
     expect(rejected.error?.code).toBe(Status.INTERNAL);
     expect(rejected.error?.details).toBe('async boom');
+    // A message that begins and ends with a space still arrives (unencoded, the client drops the header).
+    const padded = await unaryOutcome((cb) => client(HEALTH, target).Check({ service: 'padded' }, cb));
+    expect(padded.error?.code).toBe(Status.UNAVAILABLE);
+    expect(padded.error?.details).toBe(' note: ');
   });
 
   it('sends response headers (sendMetadata) and trailing metadata', async () => {

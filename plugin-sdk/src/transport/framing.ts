@@ -59,9 +59,22 @@ export class MessageParser {
   }
 }
 
-/** Percent-encodes a grpc-message value as the gRPC HTTP/2 spec requires. */
+/**
+ * Percent-encodes a grpc-message value as the gRPC HTTP/2 spec requires:
+ * every byte but printable ASCII, and `%`. A space that begins or ends the
+ * value is encoded too: an HTTP header value cannot begin or end with
+ * whitespace, and Node's HTTP/2 client drops such a header whole (the
+ * caller then sees a status with no message at all).
+ */
 export function encodeGrpcMessage(msg: string): string {
-  return Buffer.from(msg, 'utf8').reduce((acc, b) => acc + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`), '');
+  const bytes = Buffer.from(msg, 'utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const plain = b >= 0x20 && b <= 0x7e && b !== 0x25 && !(b === 0x20 && (i === 0 || i === bytes.length - 1));
+    out += plain ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 /** grpc-timeout (`100m`, `5S`, ...) in milliseconds, or undefined. */
