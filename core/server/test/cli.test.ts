@@ -244,6 +244,9 @@ describe('spire-server run', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/spire-server failed.*EADDRINUSE/);
       expect(pluginPids(r.stderr).filter(alive)).toEqual([]);
+      // The admin socket, listening before the TCP port failed, is removed.
+      expect(r.stderr).toContain(`address=${join(dir, 'api.sock')} network=unix`);
+      expect(existsSync(join(dir, 'api.sock'))).toBe(false);
     } finally {
       blocker.close();
     }

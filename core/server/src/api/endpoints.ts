@@ -193,10 +193,23 @@ export class Endpoints {
     }
   }
 
-  /** Starts the listeners; resolves when both accept connections. */
+  /**
+   * Starts the listeners; resolves when both accept connections. If one
+   * cannot start (the TCP port is taken), what did start is closed again,
+   * so no admin socket is left behind.
+   */
   async start(): Promise<void> {
     if (this.#started) throw new Error('endpoints already started');
     this.#started = true;
+    try {
+      await this.#listen();
+    } catch (err) {
+      await this.close(0);
+      throw err;
+    }
+  }
+
+  async #listen(): Promise<void> {
     if (this.#o.adminSocketPath) await this.#listenAdmin(this.#o.adminSocketPath);
     if (this.#o.tcp) {
       const id = this.#o.identity;
