@@ -108,6 +108,9 @@ describe('parseSpiffeId: every rule, with a precise message', () => {
     expect(err.input).toBe(input);
     expect(err.message).toMatch(/^invalid SPIFFE ID "/);
     expect(err.message).toMatch(message);
+    // The detail is the message without its `invalid SPIFFE ID "<input>": ` prefix.
+    expect(err.message.endsWith(`: ${err.detail}`)).toBe(true);
+    expect(err.detail).not.toMatch(/invalid SPIFFE ID/);
     expect(isValidSpiffeId(input)).toBe(false);
   });
 

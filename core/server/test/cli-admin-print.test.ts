@@ -149,7 +149,12 @@ describe('registration JSON and socket', () => {
     );
     expect(e).toMatchObject({ spiffe_id: td('/w'), parent_id: td('/p'), federates_with: ['other.org'], expires_at: 5, admin: true, selectors: [{ type: 'unix', value: 'uid:0' }] });
     expect(() => parseEntriesJson('{"entries":[{"spiffe_id":"spiffe://example.org/w","parent_id":"spiffe://example.org/p","x509_svid_ttl":"60"}]}', 'f.json')).toThrow('f.json: entries[0].x509_svid_ttl: expected an integer, got "60"');
-    expect(() => parseEntriesJson('{"entries":[{"spiffe_id":"http://x","parent_id":"spiffe://example.org/p"}]}', 'f.json')).toThrow(/^f.json: entries\[0\]: invalid SPIFFE ID: /);
+    expect(() => parseEntriesJson('{"entries":[{"spiffe_id":"http://x","parent_id":"spiffe://example.org/p"}]}', 'f.json')).toThrow(
+      /^f.json: entries\[0\]: invalid SPIFFE ID "http:\/\/x": scheme is missing or invalid: want "spiffe:\/\/", got "http:\/\/"$/,
+    );
+    expect(() => parseEntriesJson('{"entries":[{"spiffe_id":"spiffe://example.org/w","parent_id":"spiffe://example.org/p","federates_with":["spiffe://A"]}]}', 'f.json')).toThrow(
+      /^f.json: entries\[0\]: invalid federated trust domain "spiffe:\/\/A": trust domain characters are limited .* \(trust domains must be lowercase\)$/,
+    );
     expect(() => parseEntriesJson('[', 'stdin')).toThrow(/^stdin is not valid JSON/);
   });
   it('chooses the socket as SPIRE', () => {

@@ -239,7 +239,21 @@ describe('agent, token, bundle, mint, healthcheck', () => {
     );
     const bad = await run(['agent', 'show', '-spiffeID', 'example.org/a']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^Error: invalid SPIFFE ID "example.org\/a": /);
+    expect(bad.stderr).toBe('Error: invalid SPIFFE ID "example.org/a": scheme is missing or invalid: a SPIFFE ID starts with "spiffe://"\n');
+  });
+
+  it('names a bad -spiffeID or -parentID once, without the parser repeating it', async () => {
+    const create = (spiffeID: string, parentID: string) => run(['entry', 'create', '-spiffeID', spiffeID, '-parentID', parentID, '-selector', 'unix:uid:1']);
+    expect(await create('http://example.org/x', 'spiffe://example.org/p')).toMatchObject({
+      code: 1,
+      stderr: 'Error: invalid SPIFFE ID "http://example.org/x": scheme is missing or invalid: want "spiffe://", got "http://"\n',
+    });
+    expect(await create('spiffe://example.org/x', 'spiffe://example.org/p/')).toMatchObject({ code: 1, stderr: 'Error: invalid parent ID "spiffe://example.org/p/": path cannot have a trailing slash\n' });
+    expect(await run(['entry', 'show', '-parentID', 'http://example.org/p'])).toMatchObject({
+      code: 1,
+      stderr: 'Error: invalid parent ID "http://example.org/p": scheme is missing or invalid: want "spiffe://", got "http://"\n',
+    });
+    expect(calls).toEqual([]);
   });
 
   it('bundle set reads PEM from -path; list prints each bundle under a header', async () => {

@@ -67,12 +67,19 @@ export class SpiffeIdError extends Error {
   readonly code = 'ERR_SPIFFE_ID' as const;
   readonly reason: SpiffeIdErrorReason;
   readonly input: string;
+  /**
+   * What is wrong, without the `invalid SPIFFE ID "<input>": ` the message
+   * starts with: for a caller that names the value itself
+   * (`invalid parent ID "http://x": scheme is missing or invalid ...`).
+   */
+  readonly detail: string;
 
-  constructor(reason: SpiffeIdErrorReason, message: string, input: string) {
+  constructor(reason: SpiffeIdErrorReason, message: string, input: string, detail = message) {
     super(message);
     this.name = 'SpiffeIdError';
     this.reason = reason;
     this.input = input;
+    this.detail = detail;
     Object.defineProperty(this, SPIFFE_ID_MARKER, { value: true });
   }
 

@@ -21,7 +21,7 @@ function show(s: string): string {
 }
 
 function fail(label: string, input: string, reason: SpiffeIdErrorReason, detail: string): never {
-  throw new SpiffeIdError(reason, `${label} ${show(input)}: ${detail}`, input);
+  throw new SpiffeIdError(reason, `${label} ${show(input)}: ${detail}`, input, detail);
 }
 
 function isTrustDomainChar(c: number): boolean {

@@ -30,7 +30,7 @@ export function agentId(trustDomain: string, attestor: string, suffix: string | 
   const td = parseTrustDomain(trustDomain);
   validatePathSegment(attestor);
   if (suffix.length === 0 || suffix === '/') {
-    throw new SpiffeIdError('empty-segment', `invalid agent ID suffix ${JSON.stringify(suffix)}: the attestor-specific suffix cannot be empty`, String(suffix));
+    throw new SpiffeIdError('empty-segment', `invalid agent ID suffix ${JSON.stringify(suffix)}: the attestor-specific suffix cannot be empty`, String(suffix), 'the attestor-specific suffix cannot be empty');
   }
   let tail: string;
   if (typeof suffix === 'string') {

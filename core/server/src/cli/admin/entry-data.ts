@@ -10,6 +10,7 @@
 import { parseSpiffeId, parseTrustDomain } from '@spire-ts/common';
 import type { apiTypes } from '@spire-ts/proto';
 import { AdminError } from './client.js';
+import { spiffeIdProblem } from './entry-filter.js';
 
 type Kind = 'string' | 'int' | 'bool' | 'strings' | 'selectors' | 'attrs';
 
@@ -58,11 +59,12 @@ function entryFrom(raw: unknown, where: string): apiTypes.Entry {
     v[field.key] = value;
   }
   const id = (key: string, what: string): { trust_domain: string; path: string } => {
+    const text = typeof v[key] === 'string' ? (v[key] as string) : '';
     try {
-      const parsed = parseSpiffeId(typeof v[key] === 'string' ? (v[key] as string) : '');
+      const parsed = parseSpiffeId(text);
       return { trust_domain: parsed.trustDomain, path: parsed.path };
     } catch (err) {
-      throw new AdminError(`${where}: invalid ${what}: ${(err as Error).message}`);
+      throw new AdminError(`${where}: invalid ${what} ${JSON.stringify(text)}: ${spiffeIdProblem(err)}`);
     }
   };
   const e: apiTypes.Entry = {
@@ -75,7 +77,7 @@ function entryFrom(raw: unknown, where: string): apiTypes.Entry {
       try {
         return parseTrustDomain(td);
       } catch (err) {
-        throw new AdminError(`${where}: invalid federated trust domain: ${(err as Error).message}`);
+        throw new AdminError(`${where}: invalid federated trust domain ${JSON.stringify(td)}: ${spiffeIdProblem(err)}`);
       }
     }),
     admin: (v.admin as boolean | undefined) ?? false,

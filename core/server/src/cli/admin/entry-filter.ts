@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseSpiffeId } from '@spire-ts/common';
+import { SpiffeIdError, parseSpiffeId } from '@spire-ts/common';
 import type { apiTypes } from '@spire-ts/proto';
 import { AdminError } from './client.js';
 import type { AdminContext } from './command.js';
@@ -27,13 +27,21 @@ export function parseSelector(text: string): apiTypes.Selector {
   return { type: text.slice(0, i), value: text.slice(i + 1) };
 }
 
-/** A SPIFFE ID flag as the API's `{trust_domain, path}`; `what` names it in the error. */
+/**
+ * What is wrong with a SPIFFE ID, without the `invalid SPIFFE ID "<input>"`
+ * the parser's message starts with, for a message that names the value itself.
+ */
+export function spiffeIdProblem(err: unknown): string {
+  return err instanceof SpiffeIdError ? err.detail : (err as Error).message;
+}
+
+/** A SPIFFE ID flag as the API's `{trust_domain, path}`; `what` names it in the error (`invalid parent ID "x": ...`). */
 export function idProto(text: string, what: string): { trust_domain: string; path: string } {
   try {
     const id = parseSpiffeId(text);
     return { trust_domain: id.trustDomain, path: id.path };
   } catch (err) {
-    throw new AdminError(`invalid ${what} ${JSON.stringify(text)}: ${(err as Error).message}`);
+    throw new AdminError(`invalid ${what} ${JSON.stringify(text)}: ${spiffeIdProblem(err)}`);
   }
 }
 
