@@ -67,4 +67,13 @@ describe('toRuntimeConfig / loadConfig', () => {
     const r = loadConfig({}, { readFile: () => { throw Object.assign(new Error('nope'), { code: 'ENOENT' }); }, cwd: '/opt' });
     expect(r.ok ? [] : r.errors.map((e) => e.message)).toEqual(['could not find config file /opt/conf/agent/agent.conf: please use the -config flag']);
   });
+
+  it('reports a misspelt plugin type before the plugin count it leaves short', () => {
+    const text = agent(undefined, 'plugins {\n  KeyManager "memory" {}\n  NodeAttestor "join_token" {}\n  WorkloadAtestor "unix" {}\n}\n');
+    const r = loadConfig({ config: 'agent.conf' }, { readFile: () => text, cwd: '/opt' });
+    expect(r.ok ? '' : describeIssues(r.errors).split('\n')).toEqual([
+      'agent.conf:10:3: unknown plugin type "WorkloadAtestor" for spire-agent (known: KeyManager, NodeAttestor, WorkloadAttestor, SVIDStore)',
+      'agent.conf:10:3: plugins: at least one WorkloadAttestor plugin is required, found none (not counting the unknown plugin type "WorkloadAtestor"); for example WorkloadAttestor "unix"',
+    ]);
+  });
 });

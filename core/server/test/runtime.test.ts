@@ -201,6 +201,14 @@ describe('loadConfig: files, flags and -expandEnv', () => {
     ]);
   });
 
+  it('reports a misspelt plugin type before the plugin count it leaves short', () => {
+    const text = MINIMAL.replace('DataStore "sql" {}', 'DataStre "sql" {}');
+    expect(loadErrors({ '/etc/spire/server.conf': text })).toEqual([
+      'server.conf:6:3: unknown plugin type "DataStre" for spire-server (known: DataStore, KeyManager, NodeAttestor, UpstreamAuthority, Notifier, CredentialComposer, BundlePublisher)',
+      'server.conf:6:3: plugins: exactly one DataStore plugin is required, found none (not counting the unknown plugin type "DataStre"); for example DataStore "sql"',
+    ]);
+  });
+
   it('reports a plugin declared twice once', () => {
     const text = MINIMAL.replace('KeyManager "memory" {}', 'KeyManager "memory" {}\n  KeyManager "memory" {}');
     expect(loadErrors({ '/etc/spire/server.conf': text })).toEqual(['server.conf:8:14: KeyManager "memory" is declared more than once (first at line 7)']);

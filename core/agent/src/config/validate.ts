@@ -12,7 +12,7 @@
 
 import { ConfigFindings, isSet, parseSpiffeId } from '@spire-ts/common';
 import type { ConfigValidation, PositionIndex } from '@spire-ts/common';
-import { formatDuration } from '@spire-ts/plugin-sdk';
+import { PLUGIN_SERVICE_NAMES, formatDuration, isPluginType } from '@spire-ts/plugin-sdk';
 import type { Pos } from '@spire-ts/plugin-sdk';
 import type { MergedConfig, MergedAgent } from './merge.js';
 import type { AgentFileConfig } from './schema.js';
@@ -178,6 +178,11 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindi
     return;
   }
   const pluginsPos = index.key(['plugins']) ?? index.root;
+  // A misspelt type (`WorkloadAtestor`) is reported by the plugin declarations, at
+  // its place; a required type found missing is reported there too, after it.
+  const unknown = plugins.filter((t) => !isPluginType(t.key) || !PLUGIN_SERVICE_NAMES.agent[t.key]);
+  const missingPos = unknown[0]?.pos ?? pluginsPos;
+  const notCounted = unknown.length ? ` (not counting the unknown plugin type${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `"${t.key}"`).join(', ')})` : '';
   for (const [type, [min, max, example]] of Object.entries(PLUGIN_COUNTS)) {
     const declared = plugins
       .filter((t) => t.key === type)
@@ -187,7 +192,7 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindi
     if (enabled.length < min) {
       const disabled = declared.length ? ` (${declared.map((p) => `${type} "${p.key}"`).join(', ')} ${declared.length === 1 ? 'has' : 'have'} enabled = false)` : '';
       const rule = max === 0 ? 'at least one' : 'exactly one';
-      f.add('error', `plugins.${type}`, pluginsPos, `plugins: ${rule} ${type} plugin is required, found ${declared.length ? 'none enabled' : 'none'}${disabled}; for example ${example}`);
+      f.add('error', `plugins.${type}`, missingPos, `plugins: ${rule} ${type} plugin is required, found ${declared.length ? 'none enabled' : 'none'}${disabled}${notCounted}; for example ${example}`);
     }
     if (max > 0 && enabled.length > max) {
       const first = enabled[0]!;

@@ -115,9 +115,11 @@ export function loadSideConfig<Flags extends { readonly config?: string | undefi
 
   const merged = stages.mergeConfig(parsed.file, flags, path);
   const checked = stages.validateConfig(merged, parsed.index, io.platform ? { platform: io.platform } : {});
-  const errors = [...checked.errors];
   const warnings = [...parsed.notes, ...checked.warnings].sort(byPosition);
 
+  // A declaration's own problem (an unknown plugin type) comes before a rule
+  // reported at the same place (the plugin count it breaks): the sort is stable.
+  const errors: ConfigIssue[] = [];
   let plugins: PluginDeclaration[] = [];
   try {
     plugins = pluginDeclarations(merged.plugins ?? [], { side: stages.side, baseDir: io.cwd, readFile: io.readFile });
@@ -125,6 +127,7 @@ export function loadSideConfig<Flags extends { readonly config?: string | undefi
     if (!(err instanceof ConfigError)) throw err;
     errors.push(...err.issues);
   }
+  errors.push(...checked.errors);
   if (errors.length) return { ok: false, errors: errors.sort(byPosition), warnings };
   return { ok: true, config: stages.toRuntimeConfig(merged, plugins, { cwd: io.cwd }), warnings };
 }

@@ -10,7 +10,7 @@
 import { ConfigFindings, isSet } from '@spire-ts/common';
 import type { ConfigValidation } from '@spire-ts/common';
 import { isIP } from 'node:net';
-import { formatDuration } from '@spire-ts/plugin-sdk';
+import { PLUGIN_SERVICE_NAMES, formatDuration, isPluginType } from '@spire-ts/plugin-sdk';
 import type { Pos } from '@spire-ts/plugin-sdk';
 import type { MergedConfig, MergedServer } from './merge.js';
 import type { PositionIndex } from './positions.js';
@@ -115,6 +115,11 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindi
     return;
   }
   const pluginsPos = index.key(['plugins']) ?? index.root;
+  // A misspelt type (`WorkloadAtestor`) is reported by the plugin declarations, at
+  // its place; a required type found missing is reported there too, after it.
+  const unknown = plugins.filter((t) => !isPluginType(t.key) || !PLUGIN_SERVICE_NAMES.server[t.key]);
+  const missingPos = unknown[0]?.pos ?? pluginsPos;
+  const notCounted = unknown.length ? ` (not counting the unknown plugin type${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `"${t.key}"`).join(', ')})` : '';
   for (const [type, [min, max, example]] of Object.entries(PLUGIN_COUNTS)) {
     // The same name twice is reported by the plugin declarations; count it once here.
     const declared = plugins
@@ -125,7 +130,7 @@ function checkPlugins(merged: MergedConfig, index: PositionIndex, f: ConfigFindi
     if (enabled.length < min) {
       const disabled = declared.length ? ` (${declared.map((p) => `${type} "${p.key}"`).join(', ')} ${declared.length === 1 ? 'has' : 'have'} enabled = false)` : '';
       const found = declared.length ? 'none enabled' : 'none';
-      f.add('error', `plugins.${type}`, pluginsPos, `plugins: exactly one ${type} plugin is required, found ${found}${disabled}; for example ${example}`);
+      f.add('error', `plugins.${type}`, missingPos, `plugins: exactly one ${type} plugin is required, found ${found}${disabled}${notCounted}; for example ${example}`);
     }
     if (max > 0 && enabled.length > max) {
       const first = enabled[0]!;
