@@ -132,7 +132,12 @@ describe.concurrent('launchPlugin: the handshake', () => {
   it('a partial handshake line then silence is ERR_PLUGIN_TIMEOUT showing the partial text', async () => {
     const pidfile = join(tmp, 'partial.pid');
     await expectHostError(
-      launchPlugin(raw('partial', 'partial', { handshakeTimeoutMs: 2000, env: { FIXTURE_PIDFILE: pidfile } }), nullLogger),
+      // A shell, not the Node fixture: under CI load, Node's own start-up could take the whole 2 s
+      // and the timeout would then come before the partial line.
+      launchPlugin(
+        spec('partial', '/bin/sh', { args: ['-c', `echo $$ > "$FIXTURE_PIDFILE"; printf '1|1|unix'; exec sleep 60`], handshakeTimeoutMs: 2000, env: { FIXTURE_PIDFILE: pidfile } }),
+        nullLogger,
+      ),
       'ERR_PLUGIN_TIMEOUT',
       "keymanager(partial): timed out after 2000 ms waiting for the plugin's handshake line",
       'partial handshake so far: "1|1|unix"',
