@@ -603,6 +603,24 @@ describe('LeanGrpcServer: raw HTTP/2 edge cases', () => {
 });
 
 describe('LeanGrpcServer: limits and shutdown', () => {
+  it('a server whose listen failed leaves the socket at that path to its owner on close', async () => {
+    const owner = new LeanGrpcServer();
+    addService(owner, KM, { SignData: (req) => ({ signature: req.data }) });
+    const path = socketPath();
+    await owner.listen(path);
+    try {
+      const late = new LeanGrpcServer();
+      await expect(late.listen(path)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await late.close(10);
+      expect(existsSync(path)).toBe(true);
+      const r = await unaryOutcome((cb) => client(KM, `unix:${path}`).SignData({ key_id: 'k', data: Buffer.from('x') }, cb));
+      expect(r.error).toBeNull();
+    } finally {
+      await owner.close(100);
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('refuses a message over maxMessageBytes with RESOURCE_EXHAUSTED', async () => {
     const small = new LeanGrpcServer({ maxMessageBytes: 1024 });
     addService(small, KM, { SignData: (req) => ({ signature: req.data }) });

@@ -311,11 +311,13 @@ export class LeanGrpcServer {
     if (this.server) return Promise.reject(new Error('the server is already listening'));
     const server = net.createServer((socket) => this.serveConnection(socket));
     this.server = server;
-    this.socketPath = socketPath;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, () => {
         server.off('error', reject);
+        // Only a socket this server bound is removed by close(): after a failed listen (EADDRINUSE)
+        // the file at that path belongs to someone else.
+        this.socketPath = socketPath;
         resolve();
       });
     });
