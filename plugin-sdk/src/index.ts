@@ -32,6 +32,7 @@ export type { H2ServerOptions } from './transport/h2server.js';
 export { H2Error, H2Flag, H2Frame, H2_MAX_WINDOW, H2_PREFACE, H2_DEFAULT_MAX_FRAME, H2FrameInput, H2FrameOutput, h2FrameHeader, h2GoawayFrame, h2U32Frame, writeH2Frames } from './transport/h2frame.js';
 export type { H2FrameInputOptions } from './transport/h2frame.js';
 export { serve, startPluginServer } from './serve.js';
+export { makeDirectories } from './directories.js';
 export type { ServeOptions, PluginDefinition, PluginServer, ConfigureInput, ConfigHandler } from './serve.js';
 export { HostServices } from './broker.js';
 export { schemaConfig } from './schema-config.js';

@@ -5,6 +5,7 @@
 export { createCoreLogger, nullLogger, memoryLogger, isLogLevel } from './log/logger.js';
 export { StopStack } from './run/stop-stack.js';
 export { Registrations } from './run/registrations.js';
+export { makeDirectories } from '@spire-ts/plugin-sdk';
 export type { StopFn } from './run/stop-stack.js';
 export { serveHealthChecks } from './run/health.js';
 export type { HealthChecksSettings } from './run/health.js';

@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeDirectories } from '@spire-ts/plugin-sdk';
 
 /**
  * The file system calls the disk KeyManagers make; tests replace some of
@@ -44,7 +45,7 @@ export const nodeFileOps: FileOps = {
   },
   remove: (path) => fsp.rm(path, { force: true }),
   async mkdirp(dir, mode) {
-    await fsp.mkdir(dir, { recursive: true, mode });
+    makeDirectories(dir, mode);
   },
 };
 

@@ -7,9 +7,9 @@
  * a crash leaves the old or the new version, never a torn one.
  */
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { concatCertificates, splitCertificates } from '@spire-ts/common';
+import { concatCertificates, makeDirectories, splitCertificates } from '@spire-ts/common';
 
 export const SVID_FILE = 'agent_svid.der';
 export const KEY_FILE = 'agent_svid.key';
@@ -138,7 +138,7 @@ export class AgentStorage {
 
   /** Persists a new agent SVID and its key: the key first, so a crash never pairs an SVID with a wrong key unnoticed. */
   async saveSvid(chain: readonly Uint8Array[], key: KeyObject, data: AgentData): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    makeDirectories(this.dir, 0o700);
     await writeAtomic(this.path(KEY_FILE), key.export({ type: 'pkcs8', format: 'der' }), 0o600);
     await writeAtomic(this.path(SVID_FILE), concatCertificates(chain));
     await writeAtomic(this.path(DATA_FILE), `${JSON.stringify(data, null, 2)}\n`);
@@ -159,7 +159,7 @@ export class AgentStorage {
   }
 
   async saveBundle(authorities: readonly Uint8Array[]): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    makeDirectories(this.dir, 0o700);
     await writeAtomic(this.path(BUNDLE_FILE), concatCertificates(authorities));
   }
 }

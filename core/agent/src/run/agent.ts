@@ -5,12 +5,12 @@
  * stopped in reverse. A terminal node identity event (banned, evicted,
  * identity lost) stops the agent with the reason.
  */
-import { StopStack, serveHealthChecks, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import { StopStack, makeDirectories, serveHealthChecks, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { AgentManager } from '../manager/index.js';
 import { NodeIdentity, NodeAttestorV1, nodeIdentityOptions, type AgentNodeAttestor } from '../node/index.js';
 import type { NodeIdentityError } from '../node/index.js';
-import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService, makeDirectories } from '../workload/index.js';
+import { WorkloadApiServer, WorkloadAttestation, WorkloadAttestorV1, addWorkloadHealthService } from '../workload/index.js';
 import { AdminApiServer, checkAdminSocketPath } from '../admin/index.js';
 import { checkAgentSockets } from './sockets.js';
 

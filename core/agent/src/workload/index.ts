@@ -22,7 +22,7 @@ export { WorkloadAttestation, WorkloadAttestationError, verifyCaller } from './a
 export type { CallerProcess, WorkloadAttestationOptions, WorkloadAttestationErrorReason } from './attestation.js';
 export { WorkloadApiServer } from './server.js';
 export type { WorkloadApiServerOptions } from './server.js';
-export { prepareSocketPath, probeSocketPath, makeDirectories, checkDirectoryChain, SocketPathError, MAX_SOCKET_PATH_BYTES, SOCKET_DIR_MODE } from './socket.js';
+export { prepareSocketPath, probeSocketPath, checkDirectoryChain, SocketPathError, MAX_SOCKET_PATH_BYTES, SOCKET_DIR_MODE } from './socket.js';
 export type { ProbeSocketOptions } from './socket.js';
 export { workloadApiHandlers } from './handlers.js';
 export type { WorkloadHandlerDeps } from './handlers.js';

@@ -4,11 +4,11 @@
  * removed (SPIRE removes it unconditionally; we check it is dead first and
  * never delete anything that is not a socket).
  */
-import { accessSync, chmodSync, constants as fsConstants, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, lstatSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import * as net from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import type { Logger } from '@spire-ts/common';
+import { makeDirectories, type Logger } from '@spire-ts/common';
 
 /** `sizeof(sockaddr_un.sun_path) - 1` on Linux. */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -69,29 +69,6 @@ function isLive(path: string, timeoutMs: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
   });
-}
-
-/**
- * Creates `dir` and its missing parents with `mode` (before the umask);
- * returns the topmost directory it created, or undefined if `dir` existed.
- * Walks down from the nearest existing ancestor one mkdir at a time: Node's
- * recursive mkdir never returns where mkdir answers ENOENT under an
- * existing parent (procfs, sysfs).
- */
-export function makeDirectories(dir: string, mode: number): string | undefined {
-  const missing: string[] = [];
-  for (let d = resolve(dir); statOrUndefined(d, true) === undefined; d = dirname(d)) {
-    missing.push(d);
-    if (dirname(d) === d) break;
-  }
-  for (const d of missing.reverse()) {
-    try {
-      mkdirSync(d, { mode });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw err;
-    }
-  }
-  return missing[0];
 }
 
 function checkPathShape(socketPath: string): void {

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { describeIssues, formatPos } from '@spire-ts/plugin-sdk';
+import { describeIssues, formatPos, makeDirectories } from '@spire-ts/plugin-sdk';
 import type { ConfigIssue, EnvSource, PluginSide } from '@spire-ts/plugin-sdk';
 import { createCoreLogger, nullLogger } from '../log/logger.js';
 import type { LogFields, LogFormat, LogLevel, Logger } from '../log/logger.js';
@@ -214,7 +214,7 @@ export function sideCli<Flags, Config extends SideRuntimeConfig, HS extends Side
     const file = config.log.file;
     let write = (line: string): void => io.stderr(line);
     if (file) {
-      mkdirSync(dirname(file), { recursive: true });
+      makeDirectories(dirname(file), 0o777);
       appendFileSync(file, '', { mode: 0o640 });
       write = (line) => appendFileSync(file, line);
     }

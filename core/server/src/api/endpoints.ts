@@ -7,11 +7,11 @@
  * the method-level policy ({@link authorize}).
  */
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, rmSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { TLSSocket, createServer as createTlsServer, type PeerCertificate, type Server as TlsServer } from 'node:tls';
-import { validateX509Svid, type Logger } from '@spire-ts/common';
+import { makeDirectories, validateX509Svid, type Logger } from '@spire-ts/common';
 import { LeanGrpcServer, toGrpcHandlers, toServiceError, Status, type ServiceImpl } from '@spire-ts/plugin-sdk';
 import type { ServiceName } from '@spire-ts/proto';
 import { serviceCodecs } from '@spire-ts/proto/codec';
@@ -258,7 +258,7 @@ export class Endpoints {
   async #listenAdmin(path: string): Promise<void> {
     const dir = dirname(path);
     if (!existsSync(dir)) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirectories(dir, 0o700);
     }
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket()) throw new Error(`admin socket path ${path} exists and is not a socket; remove it or set socket_path`);

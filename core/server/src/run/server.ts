@@ -4,8 +4,7 @@
  * admin socket), the health listener and periodic pruning, started in that
  * order from a loaded plugin catalog and stopped in reverse.
  */
-import { mkdirSync } from 'node:fs';
-import { joinTokenEnabled, StopStack, serveHealthChecks, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
+import { joinTokenEnabled, makeDirectories, StopStack, serveHealthChecks, type Bundle, type Catalog, type HealthListener, type Logger, type ManagedPlugin } from '@spire-ts/common';
 import { agentService } from '../api/agent.js';
 import { bundleService } from '../api/bundle.js';
 import { debugService } from '../api/debug.js';
@@ -88,7 +87,7 @@ export async function startServer(o: StartServerOptions): Promise<RunningServer>
   try {
     const acme = config.federation.bundleEndpoint?.profile;
     if (acme?.kind === 'https_web' && 'acme' in acme) throw new Error(ACME_UNSUPPORTED);
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    makeDirectories(config.dataDir, 0o700);
     const ds = new DataStoreV1(catalog.one('DataStore') as ManagedPlugin<'spire_ts.plugin.server.datastore.v1.DataStore'>);
     const km = new KeyManagerV1(catalog.one('KeyManager') as ManagedPlugin<'spire.plugin.server.keymanager.v1.KeyManager'>);
     o.hostServices?.agentStore.bind(async (agentId) => (await ds.fetchNode(agentId)) !== undefined);

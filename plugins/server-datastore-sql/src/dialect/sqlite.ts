@@ -5,9 +5,10 @@
  * `BEGIN IMMEDIATE` (another process, or another store on the same file) are
  * retried asynchronously instead of blocking the event loop.
  */
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { makeDirectories } from '@spire-ts/plugin-sdk';
 import { DataStoreError, unavailable } from '../errors.js';
 import type { SqliteTarget } from '../connstr/sqlite.js';
 import type { Logger } from '../logger.js';
@@ -156,7 +157,7 @@ export class SqliteDatabase implements Database {
 function ensureFile(path: string, mustExist: boolean): void {
   if (existsSync(path)) return;
   if (mustExist) return; // better-sqlite3 reports it
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirectories(dirname(path), 0o700);
   // Create the file ourselves so it is never world-readable; SQLite gives the
   // -wal and -shm files the database file's permissions.
   closeSync(openSync(path, 'a', 0o600));
