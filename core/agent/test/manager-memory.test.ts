@@ -129,6 +129,26 @@ describe('mintX509Batch', () => {
   });
 });
 
+/**
+ * A cache for one SVID holding entries a (unix:uid:1) and b (unix:uid:2),
+ * with a's SVID stored (renewal at 5000) and so b not prefetched;
+ * `beforeMint` sees the cache before a's SVID is stored.
+ */
+async function fullCacheOfA(beforeMint: (cache: IdentityCache) => void = () => undefined): Promise<IdentityCache> {
+  const time = new FakeTime();
+  const server = await TestServer.create(time);
+  const cache = new IdentityCache({ trustDomain: TD, maxSvids: 1, now: () => 0, log: memoryLogger() });
+  const [a, b] = [entry('a', '/a', ['unix:uid:1']), entry('b', '/b', ['unix:uid:2'])];
+  server.put(a);
+  server.put(b);
+  cache.replaceEntries([a, b].map((e) => ({ entry: e, view: toWorkloadEntry(e, TD) as Exclude<ReturnType<typeof toWorkloadEntry>, string> })));
+  beforeMint(cache);
+  const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
+  if (!o?.ok) throw new Error('mint failed');
+  cache.store(o.due, { ...o, rotateAt: 5000 });
+  return cache;
+}
+
 describe('IdentityCache', () => {
   const options = { trustDomain: TD, maxSvids: 10, now: () => 0, log: memoryLogger() };
 
@@ -167,17 +187,7 @@ describe('IdentityCache', () => {
   });
 
   it('finds nothing due without walking again until a renewal time, a change or a request', async () => {
-    const time = new FakeTime();
-    const server = await TestServer.create(time);
-    const cache = new IdentityCache({ ...options, maxSvids: 1 });
-    const [a, b] = [entry('a', '/a', ['unix:uid:1']), entry('b', '/b', ['unix:uid:2'])];
-    server.put(a);
-    server.put(b);
-    cache.replaceEntries([a, b].map((e) => ({ entry: e, view: toWorkloadEntry(e, TD) as Exclude<ReturnType<typeof toWorkloadEntry>, string> })));
-    expect(cache.due(0).map((d) => [d.entryId, d.reason])).toEqual([['a', 'prefetch']]);
-    const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
-    if (!o?.ok) throw new Error('mint failed');
-    cache.store(o.due, { ...o, rotateAt: 5000 });
+    const cache = await fullCacheOfA((c) => expect(c.due(0).map((d) => [d.entryId, d.reason])).toEqual([['a', 'prefetch']]));
     // The cache is full: b is not prefetched, and nothing is due before a's renewal.
     expect(cache.due(1)).toEqual([]);
     expect(cache.due(4999)).toEqual([]);
@@ -192,16 +202,7 @@ describe('IdentityCache', () => {
   });
 
   it('counts a new subscriber only when one of its entries lacks an SVID', async () => {
-    const time = new FakeTime();
-    const server = await TestServer.create(time);
-    const cache = new IdentityCache({ ...options, maxSvids: 1 });
-    const [a, b] = [entry('a', '/a', ['unix:uid:1']), entry('b', '/b', ['unix:uid:2'])];
-    server.put(a);
-    server.put(b);
-    cache.replaceEntries([a, b].map((e) => ({ entry: e, view: toWorkloadEntry(e, TD) as Exclude<ReturnType<typeof toWorkloadEntry>, string> })));
-    const [o] = await mintX509Batch(server, [due('a', '/a')], 'ec-p256', () => time.now());
-    if (!o?.ok) throw new Error('mint failed');
-    cache.store(o.due, { ...o, rotateAt: 5000 });
+    const cache = await fullCacheOfA();
     expect(cache.due(1)).toEqual([]);
     // Subscribers to a, which has its SVID, come and go: still nothing due.
     for (let i = 0; i < 3; i++) cache.subscribe([{ type: 'unix', value: 'uid:1' }], () => {}).unsubscribe();
