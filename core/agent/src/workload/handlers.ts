@@ -74,13 +74,12 @@ class CallCancelSignal implements CancelSignal {
 }
 
 /**
- * An error's message for a status: trimmed, since HTTP/2 clients (Node's
- * among them) drop a `grpc-message` that ends in a blank, leaving the caller
- * a bare status code.
+ * An error's message for a status and the log, trimmed (grpc-js's own texts
+ * end in a blank). The wire needs no trimming: plugin-sdk percent-encodes a
+ * blank at either end of `grpc-message`.
  */
 function errorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return (typeof text === 'string' ? text : String(text)).trim();
+  return String(err instanceof Error ? err.message : err).trim();
 }
 
 function asStatus(err: unknown): PluginError {
